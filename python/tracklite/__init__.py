@@ -1,0 +1,137 @@
+"""tracklite: an embedded, single-file ML lifecycle store with MLflow's API.
+
+Quick start::
+
+    import tracklite
+
+    tracklite.set_experiment("demo")
+    with tracklite.start_run(run_name="first"):
+        tracklite.log_param("lr", 0.01)
+        for step in range(100):
+            tracklite.log_metric("loss", 1 / (step + 1), step=step)
+
+Everything lands in ``./mlruns.duckdb`` (see ``set_tracking_uri``), a DuckDB file
+any DuckDB client can query; ``tracklite runs list`` shows it from the shell.
+"""
+
+from __future__ import annotations
+
+from tracklite.entities import (
+    Experiment,
+    FileInfo,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from tracklite.errors import (
+    InvalidParameterValue,
+    InvalidState,
+    MlflowException,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+    StoreCorruptError,
+    StoreLockedError,
+    TrackliteError,
+)
+from tracklite.tracking._uri import get_tracking_uri, set_tracking_uri
+from tracklite.tracking.client import Client, MlflowClient
+from tracklite.tracking.fluent import (
+    ActiveRun,
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
+    download_artifacts,
+    end_run,
+    flush,
+    get_artifact_uri,
+    get_experiment,
+    get_experiment_by_name,
+    get_run,
+    last_active_run,
+    load_dict,
+    load_text,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_image,
+    log_metric,
+    log_metric_series,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    search_experiments,
+    set_experiment,
+    set_tag,
+    set_tags,
+    start_run,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Experiment",
+    "FileInfo",
+    "InvalidParameterValue",
+    "InvalidState",
+    "LifecycleStage",
+    "Metric",
+    "MlflowClient",
+    "MlflowException",
+    "Param",
+    "ResourceAlreadyExists",
+    "ResourceDoesNotExist",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunStatus",
+    "RunTag",
+    "StoreCorruptError",
+    "StoreLockedError",
+    "TrackliteError",
+    "ViewType",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "load_dict",
+    "load_text",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_metric",
+    "log_metric_series",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_experiments",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

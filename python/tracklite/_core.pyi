@@ -1,0 +1,214 @@
+"""Type stubs for ``tracklite._core``, tracklite's private Rust extension.
+
+Users never import this module; ``tracklite`` wraps it. Everything here is thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final, SupportsFloat, SupportsIndex, TypedDict, final
+
+from collections.abc import Iterable
+
+from typing_extensions import Buffer
+
+__all__ = ["__version__", "WAL_MAGIC", "MetricLog", "RunWriter", "read_log", "validate_metric_key"]
+
+__version__: Final[str]
+WAL_MAGIC: Final[bytes]
+"""The 8 bytes every metric log file starts with (``b"TLWAL001"``)."""
+
+class _LogRead(TypedDict):
+    """What :func:`read_log` returns. Byte columns are little-endian, for ``numpy.frombuffer``."""
+
+    runs: list[str]
+    """run_id by run index: every RUN definition before ``end_offset``."""
+    keys: list[str]
+    """Metric key by key index: every KEY definition before ``end_offset``."""
+    run: bytes
+    """Run index per point (``uint32``)."""
+    key: bytes
+    """Key index per point (``uint32``)."""
+    step: bytes
+    """Step per point (``int64``)."""
+    timestamp: bytes
+    """Timestamp per point, epoch milliseconds (``int64``)."""
+    value: bytes
+    """Value per point (``float64``, NaN and infinities bit-exact)."""
+    count: int
+    """Number of points read."""
+    end_offset: int
+    """Byte offset right after the last fully decoded record: the next call's ``offset``."""
+    at_end: bool
+    """True if nothing complete follows ``end_offset`` (False: stopped at ``max_points``)."""
+    torn: bool
+    """True if an incomplete or corrupt record follows ``end_offset`` (a crash mid-append, or
+    a live writer's append in progress)."""
+
+@final
+class MetricLog:
+    """An append-only, crash-safe metric log file, written by a background thread.
+
+    Creating it creates ``path`` (which must not exist) holding an exclusive advisory lock
+    (``flock``) until :meth:`close`, and writes the header. Every ``flush_interval_ms`` a
+    background thread appends the points buffered by :class:`RunWriter` objects (then
+    ``fdatasync`` if ``fsync``), so a killed process loses at most about one interval of points.
+    The log closes itself when it and all of its writers are garbage collected.
+
+    Args:
+        path: The log file to create; its directory must exist.
+        flush_interval_ms: How often the background thread writes; ``0`` disables it (only
+            :meth:`sync`, :meth:`RunWriter.log_series` and :meth:`close` write then).
+        fsync: ``fdatasync`` after each background write, :meth:`sync` and :meth:`close`.
+
+    Raises:
+        FileExistsError: ``path`` exists.
+        OSError: The file cannot be created, locked or written.
+    """
+
+    def __new__(cls, path: str | os.PathLike[str], *, flush_interval_ms: int = 100, fsync: bool = True) -> MetricLog: ...
+    def run_writer(self, run_id: str) -> RunWriter:
+        """A writer logging into this file for ``run_id``.
+
+        The first call for a run_id appends a RUN definition and assigns the next run index; later
+        calls return writers with the same index.
+
+        Raises:
+            ValueError: The log is closed.
+        """
+
+    def sync(self) -> int:
+        """Writes everything buffered now (and ``fdatasync`` if ``fsync``), releasing the GIL.
+
+        Returns:
+            The byte length of the file's complete records (durable if ``fsync``); after
+            :meth:`close`, the final length of the file.
+
+        Raises:
+            OSError: Writing failed (the buffered records are kept and retried).
+        """
+
+    def close(self) -> None:
+        """Stops the background thread, syncs, closes the file and releases its lock.
+
+        Idempotent. Afterwards logging raises ``ValueError("metric log is closed")``.
+
+        Raises:
+            OSError: The final write failed.
+        """
+
+    @property
+    def path(self) -> str:
+        """The log file's path."""
+
+    @property
+    def pending_points(self) -> int:
+        """Points buffered and not yet written to the file."""
+
+    @property
+    def written_offset(self) -> int:
+        """Bytes written to the file so far (always the end of a complete record)."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+
+    @property
+    def fsync(self) -> bool:
+        """Whether writes are followed by ``fdatasync``."""
+
+    @property
+    def flush_interval_ms(self) -> int:
+        """The background write interval in milliseconds (0: no background thread)."""
+
+@final
+class RunWriter:
+    """Logs metrics of one run into a :class:`MetricLog` (from :meth:`MetricLog.run_writer`).
+
+    Metric keys are interned per log: the first use of a key validates it (MLflow's rules) and
+    appends a KEY definition; later uses are a pointer lookup.
+    """
+
+    def log(
+        self,
+        key: str,
+        value: SupportsFloat,
+        step: SupportsIndex | None = None,
+        timestamp: SupportsIndex | None = None,
+    ) -> None:
+        """Buffers one metric point; the background thread writes it.
+
+        Args:
+            key: The metric name (MLflow rules, at most 250 characters).
+            value: A ``float``, ``int`` or object with ``__float__`` (numpy scalars); not ``bool``
+                or ``numpy.bool_``, ``str``, ``bytes`` or ``None``. NaN and infinities are kept.
+            step: An int (``__index__``, not ``bool``); ``None`` means 0.
+            timestamp: Epoch milliseconds, a nonnegative int; ``None`` means now.
+
+        Raises:
+            tracklite.errors.InvalidParameterValue: An invalid key, value, step or timestamp.
+            ValueError: The log is closed.
+        """
+
+    def log_series(
+        self,
+        key: str,
+        values: Buffer | Iterable[SupportsFloat],
+        steps: Buffer | Iterable[SupportsIndex] | None = None,
+        timestamps: Buffer | Iterable[SupportsIndex] | None = None,
+    ) -> int:
+        """Logs many points of one key and writes them to the file now (GIL released).
+
+        Buffered points are written first. One-dimensional contiguous numpy arrays (or other
+        buffers) of ``float64``/``int64`` are copied without per-item work; other numeric dtypes
+        are converted natively; anything else is iterated item by item with :meth:`log`'s rules.
+        The file is synced by the next background flush, :meth:`MetricLog.sync` or ``close``.
+
+        Args:
+            key: The metric name.
+            values: The values.
+            steps: One int per value; ``None`` means ``0, 1, ..., n - 1``.
+            timestamps: One nonnegative int (epoch milliseconds) per value; ``None`` means now.
+
+        Returns:
+            The number of points logged.
+
+        Raises:
+            tracklite.errors.InvalidParameterValue: An invalid key or item, or lengths differ.
+            ValueError: The log is closed.
+            OSError: Writing failed.
+        """
+
+    @property
+    def run_id(self) -> str:
+        """The run this writer logs to."""
+
+    @property
+    def run_index(self) -> int:
+        """The run's index in the log file."""
+
+def read_log(path: str | os.PathLike[str], offset: int, max_points: int = 4194304) -> _LogRead:
+    """Reads complete records of a metric log from ``offset``, releasing the GIL.
+
+    The file may be appended to by a live writer or left by a killed process. Definitions before
+    ``offset`` are collected by skipping other records; from ``offset`` records are read until
+    the end, an incomplete or corrupt record (``torn``), or until the next record would exceed
+    ``max_points`` (the first one is always taken, however large).
+
+    Args:
+        path: The log file.
+        offset: ``0`` (right after the header) or an ``end_offset`` returned earlier.
+        max_points: Soft limit on the points returned.
+
+    Raises:
+        tracklite.errors.StoreCorruptError: The file is not a metric log (wrong magic).
+        tracklite.errors.InvalidParameterValue: ``offset`` is not a record boundary of the file.
+        OSError: The file cannot be read.
+    """
+
+def validate_metric_key(key: str) -> None:
+    """Checks ``key`` against MLflow's metric-name rules.
+
+    Raises:
+        tracklite.errors.InvalidParameterValue: With MLflow's message.
+    """

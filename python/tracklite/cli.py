@@ -1,0 +1,198 @@
+"""The ``tracklite`` command: demo, runs, experiments, gc, doctor."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from typing import Any
+
+import click
+
+from tracklite.tracking._uri import get_tracking_uri
+
+
+def _fmt_time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return _dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _client(store: str | None) -> Any:
+    from tracklite.tracking.client import Client
+
+    return Client(store or get_tracking_uri())
+
+
+_STORE_OPTION = click.option(
+    "--store",
+    "store",
+    envvar="TRACKLITE_TRACKING_URI",
+    default=None,
+    help="Store file (default ./mlruns.duckdb, or $TRACKLITE_TRACKING_URI).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tracklite")
+def main() -> None:
+    """tracklite: an embedded, single-file ML lifecycle store with MLflow's API."""
+
+
+@main.command()
+@click.option("--store", "store", default="mlruns.duckdb", show_default=True, help="Store file to log the demo into.")
+@click.option("--runs", "n_runs", default=3, show_default=True, help="How many training runs to log.")
+def demo(store: str, n_runs: int) -> None:
+    """Log a few real scikit-learn training runs, then query them."""
+    from tracklite.demo import run_demo
+
+    run_demo(store, n_runs=n_runs)
+
+
+@main.group()
+def runs() -> None:
+    """List, show and reap runs."""
+
+
+@runs.command("list")
+@_STORE_OPTION
+@click.option("--experiment", "-e", "experiment", default=None, help="Experiment name or id (default: all).")
+@click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
+@click.option("--limit", default=50, show_default=True, help="At most this many runs, newest first.")
+def runs_list(store: str | None, experiment: str | None, show_all: bool, limit: int) -> None:
+    """List runs, newest first, with their status and latest metrics."""
+    from tracklite.entities import ViewType
+
+    client = _client(store)
+    view = ViewType.ALL if show_all else ViewType.ACTIVE_ONLY
+    exps = client.search_experiments(view_type=ViewType.ALL)
+    if experiment is not None:
+        exps = [e for e in exps if experiment in (e.name, e.experiment_id)]
+        if not exps:
+            raise click.ClickException(f"no experiment named or numbered '{experiment}'; see `tracklite experiments list`")
+    names = {e.experiment_id: e.name for e in exps}
+    found = client.store.list_runs(list(names), view, limit)
+    rows = []
+    for r in found:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.data.metrics.items())[:4])
+        rows.append(
+            [r.info.run_id, r.info.run_name, names.get(r.info.experiment_id), r.info.status, _fmt_time(r.info.start_time), metrics]
+        )
+    if not rows:
+        click.echo("no runs yet; log some with `tracklite demo` or tracklite.start_run()")
+        return
+    from tracklite._tables import render
+
+    click.echo(render(["run_id", "name", "experiment", "status", "started", "metrics"], rows, max_rows=limit))
+
+
+@runs.command("show")
+@_STORE_OPTION
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+def runs_show(store: str | None, run_id: str, as_json: bool) -> None:
+    """Show one run: info, params, latest metrics, tags and artifacts."""
+    from tracklite.errors import TrackliteError
+
+    client = _client(store)
+    try:
+        run = client.get_run(run_id)
+    except TrackliteError as exc:
+        raise click.ClickException(exc.message) from exc
+    if as_json:
+        click.echo(json.dumps(run.to_dictionary(), indent=2, default=str))
+        return
+    info = run.info
+    click.echo(f"run {info.run_id}  ({info.run_name})")
+    for label, value in (
+        ("experiment", info.experiment_id),
+        ("status", info.status),
+        ("lifecycle", info.lifecycle_stage),
+        ("user", info.user_id),
+        ("started", _fmt_time(info.start_time)),
+        ("ended", _fmt_time(info.end_time)),
+        ("artifacts", info.artifact_uri),
+    ):
+        click.echo(f"  {label:<11}{value}")
+    for title, items in (("params", run.data.params), ("metrics", run.data.metrics), ("tags", run.data.tags)):
+        click.echo(f"{title}:")
+        for k, v in sorted(items.items()):
+            click.echo(f"  {k} = {v}")
+    files = client.list_artifacts(run_id)
+    click.echo("artifact files:" if files else "artifact files: none")
+    for f in files:
+        click.echo(f"  {f.path}{'/' if f.is_dir else ''}{'' if f.is_dir else f'  ({f.file_size} bytes)'}")
+
+
+@runs.command("reap")
+@_STORE_OPTION
+@click.option("--dry-run", is_flag=True, help="Only list the runs that would be marked KILLED.")
+def runs_reap(store: str | None, dry_run: bool) -> None:
+    """Mark runs left RUNNING by dead processes as KILLED."""
+    client = _client(store)
+    found = client.store.find_orphaned_runs() if dry_run else client.mark_orphaned_runs_killed()
+    verb = "would mark" if dry_run else "marked"
+    click.echo(f"{verb} {len(found)} run(s) KILLED" + "".join(f"\n  {r}" for r in found))
+
+
+@main.group()
+def experiments() -> None:
+    """List experiments."""
+
+
+@experiments.command("list")
+@_STORE_OPTION
+@click.option("--all", "show_all", is_flag=True, help="Include deleted experiments.")
+def experiments_list(store: str | None, show_all: bool) -> None:
+    """List experiments with their run counts."""
+    from tracklite.entities import ViewType
+
+    client = _client(store)
+    exps = client.search_experiments(view_type=ViewType.ALL if show_all else ViewType.ACTIVE_ONLY)
+    counts: dict[str, int] = {}
+    for run in client.store.list_runs([e.experiment_id for e in exps], ViewType.ALL, None):
+        counts[run.info.experiment_id] = counts.get(run.info.experiment_id, 0) + 1
+    from tracklite._tables import render
+
+    rows = [[e.experiment_id, e.name, e.lifecycle_stage, counts.get(e.experiment_id, 0), _fmt_time(e.creation_time)] for e in exps]
+    click.echo(render(["experiment_id", "name", "lifecycle", "runs", "created"], rows))
+
+
+@main.command()
+@_STORE_OPTION
+@click.option("--older-than", default=None, type=float, help="Only items deleted at least this many days ago.")
+def gc(store: str | None, older_than: float | None) -> None:
+    """Permanently remove deleted runs and experiments and reclaim their space."""
+    client = _client(store)
+    before = os.path.getsize(client.store.path) if os.path.exists(client.store.path) else 0
+    older = None if older_than is None else int(older_than * 86_400_000)
+    done = client.store.gc(older)
+    after = os.path.getsize(client.store.path)
+    click.echo(
+        f"removed {done['runs']} run(s), {done['experiments']} experiment(s), {done['chunks']} artifact chunk(s); "
+        f"file {before:,} -> {after:,} bytes"
+    )
+
+
+@main.command()
+@_STORE_OPTION
+def doctor(store: str | None) -> None:
+    """Show the store's path, schema version, sizes and pending durability logs."""
+    client = _client(store)
+    stats = client.store.stats()
+    click.echo(f"store           {stats['path']}")
+    click.echo(f"schema version  {stats['schema_version']}")
+    click.echo(f"file size       {stats['file_bytes']:,} bytes")
+    click.echo(f"artifact bytes  {stats['artifact_bytes']:,} (deduplicated)")
+    for table, n in stats["counts"].items():
+        click.echo(f"  {table:<16}{n:,} rows")
+    logs = stats["logs"]
+    click.echo(f"durability logs {len(logs)} in {client.store.logs_dir}")
+    for log in logs:
+        click.echo(f"  {log['name']}  {log['bytes']:,} bytes, {log['pending_bytes']:,} not yet in the store; {log['state']}")
+    orphans = client.store.find_orphaned_runs()
+    click.echo(f"orphaned runs   {len(orphans)} RUNNING without a live process" + (" (mark them: `tracklite runs reap`)" if orphans else ""))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

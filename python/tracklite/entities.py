@@ -1,0 +1,198 @@
+"""MLflow-shaped records returned by the tracking API: runs, experiments, metrics.
+
+They are plain frozen dataclasses so that ``import tracklite`` stays cheap; the field
+names and meanings are MLflow's (``mlflow.entities``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunStatus:
+    """Run states, as MLflow names them. ``status`` fields hold these strings."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    _ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+    # MLflow's integer enum, used in mlruns meta.yaml files.
+    _TO_INT = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
+
+    @staticmethod
+    def is_terminated(status: str) -> bool:
+        """Whether ``status`` is an end state (FINISHED, FAILED or KILLED)."""
+        return status in ("FINISHED", "FAILED", "KILLED")
+
+    @staticmethod
+    def all_status() -> list[str]:
+        """Every status string."""
+        return list(RunStatus._ALL)
+
+    @staticmethod
+    def to_string(status: int | str) -> str:
+        """MLflow's integer status (1..5) or a status string, as the string."""
+        if isinstance(status, str):
+            return status
+        for name, number in RunStatus._TO_INT.items():
+            if number == status:
+                return name
+        raise ValueError(f"unknown run status {status!r}")
+
+    @staticmethod
+    def from_string(status: str) -> int:
+        """A status string as MLflow's integer enum."""
+        return RunStatus._TO_INT[status]
+
+
+class ViewType:
+    """Which lifecycle stages a search returns (MLflow's ``ViewType``)."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+    @staticmethod
+    def from_string(view: str) -> int:
+        """``"ACTIVE_ONLY"``, ``"DELETED_ONLY"`` or ``"ALL"`` as the constant."""
+        return {"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}[view.upper()]
+
+    @staticmethod
+    def to_string(view: int) -> str:
+        """The constant as its name."""
+        return {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}[view]
+
+
+class LifecycleStage:
+    """Soft-deletion state of runs and experiments."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+    @staticmethod
+    def stages_for(view_type: int) -> tuple[str, ...]:
+        """The lifecycle stages a ``ViewType`` selects."""
+        if view_type == ViewType.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE,)
+        if view_type == ViewType.DELETED_ONLY:
+            return (LifecycleStage.DELETED,)
+        return (LifecycleStage.ACTIVE, LifecycleStage.DELETED)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric point: ``key``, ``value``, ``timestamp`` (epoch ms) and ``step``."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A run parameter. Values are always strings, as in MLflow."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunTag:
+    """A run tag."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentTag:
+    """An experiment tag."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """An artifact listing entry; ``path`` is relative to the run's artifact root."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """An experiment, as ``mlflow.entities.Experiment``."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A run's metadata, as ``mlflow.entities.RunInfo``."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str
+
+    @property
+    def run_uuid(self) -> str:
+        """MLflow's legacy name for ``run_id``."""
+        return self.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    """A run's latest metrics, params and tags, each a ``dict`` keyed by name."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run: ``info`` and ``data``, as ``mlflow.entities.Run``."""
+
+    info: RunInfo
+    data: RunData
+
+    def to_dictionary(self) -> dict[str, Any]:
+        """The run as nested plain dicts (MLflow's ``Run.to_dictionary``)."""
+        from dataclasses import asdict
+
+        return {"info": asdict(self.info), "data": asdict(self.data)}
+
+
+__all__ = [
+    "Experiment",
+    "ExperimentTag",
+    "FileInfo",
+    "LifecycleStage",
+    "Metric",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]

@@ -1,0 +1,188 @@
+"""Artifacts inside the store file: content-addressed, chunked blobs.
+
+A file is cut into chunks of ``CHUNK_SIZE`` bytes; each chunk is stored once under its
+SHA-256 in ``artifact_chunks``, and ``artifact_files`` maps ``(root, path)`` to the
+ordered chunk digests. The same bytes logged twice (a model re-logged, a dataset in
+every run) are stored once, and files of any size stream through memory one chunk at
+a time in both directions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import time
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from tracklite.entities import FileInfo
+from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
+
+CHUNK_SIZE = 4 * 1024 * 1024
+
+
+def clean_artifact_path(path: str | None) -> str:
+    """Normalise a relative artifact path; ``""`` means the root.
+
+    Raises:
+        InvalidParameterValue: for absolute paths, ``..`` escapes, backslashes or NULs.
+    """
+    if path is None or path in ("", "."):
+        return ""
+    if not isinstance(path, str):
+        raise InvalidParameterValue(f"Invalid artifact path {path!r}: expected a string.")
+    bad = (
+        path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or (len(path) > 1 and path[1] == ":")
+        or any(part == ".." for part in path.split("/"))
+    )
+    if bad:
+        raise InvalidParameterValue(
+            f"Invalid artifact path '{path}': artifact paths must be relative and stay inside the "
+            "artifact root (no leading '/', no '..' segments, no backslashes). Use e.g. 'plots/loss.png'."
+        )
+    cleaned = posixpath.normpath(path)
+    return "" if cleaned == "." else cleaned
+
+
+def put_stream(con: Any, root: str, path: str, stream: BinaryIO) -> int:
+    """Store the bytes of ``stream`` as artifact ``path`` under ``root``; returns the size.
+
+    Replaces an existing file at the same path. The caller holds a transaction.
+    """
+    whole = hashlib.sha256()
+    digests: list[str] = []
+    size = 0
+    while True:
+        chunk = stream.read(CHUNK_SIZE)
+        if not chunk:
+            break
+        whole.update(chunk)
+        digest = hashlib.sha256(chunk).hexdigest()
+        digests.append(digest)
+        size += len(chunk)
+        con.execute(
+            "INSERT INTO artifact_chunks SELECT ?, ?, ? WHERE NOT EXISTS "
+            "(SELECT 1 FROM artifact_chunks WHERE digest = ?)",
+            [digest, len(chunk), chunk, digest],
+        )
+    con.execute("DELETE FROM artifact_files WHERE root = ? AND path = ?", [root, path])
+    con.execute(
+        "INSERT INTO artifact_files VALUES (?, ?, ?, ?, ?, ?)",
+        [root, path, size, whole.hexdigest(), digests, int(time.time() * 1000)],
+    )
+    return size
+
+
+def list_files(con: Any, root: str, path: str = "") -> list[FileInfo]:
+    """The direct children of directory ``path`` under ``root``, as MLflow lists them.
+
+    Paths in the result are relative to ``root`` (MLflow's ``list_artifacts``). A file
+    or missing path lists as empty.
+    """
+    prefix = f"{path}/" if path else ""
+    rows = con.execute(
+        "SELECT path, size FROM artifact_files WHERE root = ? AND starts_with(path, ?) ORDER BY path",
+        [root, prefix],
+    ).fetchall()
+    seen: dict[str, FileInfo] = {}
+    for full, size in rows:
+        rest = full[len(prefix) :]
+        head, sep, _ = rest.partition("/")
+        child = prefix + head
+        if sep:
+            seen.setdefault(child, FileInfo(child, True, None))
+        else:
+            seen[child] = FileInfo(child, False, int(size))
+    return sorted(seen.values(), key=lambda f: f.path)
+
+
+def file_chunks(con: Any, root: str, path: str) -> tuple[int, list[str]] | None:
+    """``(size, chunk digests)`` of one artifact file, or None if it is not a file."""
+    row = con.execute("SELECT size, chunks FROM artifact_files WHERE root = ? AND path = ?", [root, path]).fetchone()
+    return None if row is None else (int(row[0]), list(row[1]))
+
+
+def files_under(con: Any, root: str, path: str) -> list[tuple[str, int, list[str]]]:
+    """Every file at or below ``path`` as ``(path, size, chunk digests)``."""
+    if path:
+        rows = con.execute(
+            "SELECT path, size, chunks FROM artifact_files WHERE root = ? AND (path = ? OR starts_with(path, ?))"
+            " ORDER BY path",
+            [root, path, path + "/"],
+        ).fetchall()
+    else:
+        rows = con.execute(
+            "SELECT path, size, chunks FROM artifact_files WHERE root = ? ORDER BY path", [root]
+        ).fetchall()
+    return [(p, int(s), list(c)) for p, s, c in rows]
+
+
+def read_chunk(con: Any, digest: str) -> bytes:
+    """One chunk's bytes."""
+    row = con.execute("SELECT data FROM artifact_chunks WHERE digest = ?", [digest]).fetchone()
+    if row is None:
+        raise ResourceDoesNotExist(f"artifact chunk {digest} is missing from the store; run `tracklite doctor`")
+    return bytes(row[0])
+
+
+def iter_file(connect: Any, root: str, path: str) -> Iterator[bytes]:
+    """Yield a file's bytes chunk by chunk, opening the store briefly for each chunk.
+
+    Args:
+        connect: A callable returning a context manager that yields a connection.
+    """
+    with connect() as con:
+        found = file_chunks(con, root, path)
+    if found is None:
+        raise ResourceDoesNotExist(f"No such artifact: '{path}'")
+    for digest in found[1]:
+        with connect() as con:
+            yield read_chunk(con, digest)
+
+
+def write_tree(connect: Any, root: str, path: str, dst_dir: str) -> str:
+    """Download the file or directory ``path`` under ``root`` into ``dst_dir``.
+
+    Returns:
+        The local path of the downloaded file or directory.
+
+    Raises:
+        ResourceDoesNotExist: if nothing is stored at ``path``.
+    """
+    with connect() as con:
+        files = files_under(con, root, path)
+    if not files:
+        raise ResourceDoesNotExist(
+            f"No such artifact: '{path}'; list what the run has with `Client().list_artifacts(run_id)`"
+        )
+    for rel, _size, digests in files:
+        # MLflow keeps the artifact's relative path below the destination.
+        target = os.path.join(dst_dir, *rel.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as out:
+            for digest in digests:
+                with connect() as con:
+                    out.write(read_chunk(con, digest))
+    return os.path.join(dst_dir, path) if path else dst_dir
+
+
+def delete_root(con: Any, root: str) -> None:
+    """Forget every file under ``root`` (chunks are reclaimed by ``gc``)."""
+    con.execute("DELETE FROM artifact_files WHERE root = ?", [root])
+
+
+def delete_orphan_chunks(con: Any) -> int:
+    """Delete chunks no file refers to; returns how many."""
+    n = con.execute(
+        "SELECT count(*) FROM artifact_chunks WHERE digest NOT IN "
+        "(SELECT DISTINCT unnest(chunks) FROM artifact_files)"
+    ).fetchone()[0]
+    if n:
+        con.execute(
+            "DELETE FROM artifact_chunks WHERE digest NOT IN (SELECT DISTINCT unnest(chunks) FROM artifact_files)"
+        )
+    return int(n)

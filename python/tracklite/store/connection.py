@@ -1,0 +1,182 @@
+"""Short, exclusive opens of the store file, shared by the threads of a process.
+
+DuckDB lets one process hold a file at a time, and while it does no other process can
+even read it. So tracklite never keeps the file open for long: each use opens it (or
+reuses an open connection from a burst of calls), and the connection is closed again
+once it has been idle for ``linger`` seconds. A process that finds the file locked
+waits and retries with jittered backoff up to ``lock_timeout`` seconds. See
+``docs/architecture.md`` for the measured costs behind these choices.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tracklite.errors import StoreCorruptError, StoreLockedError
+from tracklite.store.schema import ensure_schema
+
+DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACKLITE_LOCK_TIMEOUT", "120"))
+DEFAULT_LINGER_S = float(os.environ.get("TRACKLITE_LINGER", "0.02"))
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text or "lock on file" in text
+
+
+class Connector:
+    """Hands out the process's connection to one store file, opening it on demand.
+
+    Args:
+        path: The store file.
+        logs_dir: The folder of durability logs beside it (holds the init lock).
+        lock_timeout: Seconds to wait for other processes to release the file.
+        linger: Seconds an idle connection stays open, so bursts share one open.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        logs_dir: str,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+        linger: float = DEFAULT_LINGER_S,
+    ) -> None:
+        self.path = path
+        self.logs_dir = logs_dir
+        self.lock_timeout = lock_timeout
+        self.linger = linger
+        self.schema_version = 0
+        self.opens = 0
+        self._lock = threading.RLock()
+        self._con: Any = None
+        self._users = 0
+        self._last_release = 0.0
+        self._closer: threading.Thread | None = None
+        self._wake = threading.Condition(self._lock)
+        self._pid = os.getpid()
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """Yield an open DuckDB connection holding the file; re-entrant within a thread.
+
+        Raises:
+            StoreLockedError: if other processes held the file past ``lock_timeout``.
+            StoreCorruptError: if the file is not a tracklite store.
+        """
+        with self._lock:
+            self._check_fork()
+            if self._con is None:
+                self._con = self._open()
+            self._users += 1
+            try:
+                yield self._con
+            finally:
+                self._users -= 1
+                if self._users == 0:
+                    self._last_release = time.monotonic()
+                    if self.linger <= 0:
+                        self._close_now()
+                    else:
+                        self._ensure_closer()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Yield a connection inside ``BEGIN``; commit on success, roll back on any error."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection now if no caller is using it."""
+        with self._lock:
+            if self._users == 0:
+                self._close_now()
+
+    def _check_fork(self) -> None:
+        # A forked child must not touch the parent's DuckDB handle; it opens its own.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._con = None
+            self._users = 0
+            self._closer = None
+            self._wake = threading.Condition(self._lock)
+
+    def _close_now(self) -> None:
+        if self._con is not None:
+            con, self._con = self._con, None
+            con.close()
+
+    def _ensure_closer(self) -> None:
+        if self._closer is None or not self._closer.is_alive():
+            self._closer = threading.Thread(target=self._close_when_idle, name="tracklite-store-closer", daemon=True)
+            self._closer.start()
+        else:
+            self._wake.notify()
+
+    def _close_when_idle(self) -> None:
+        with self._lock:
+            while self._con is not None:
+                idle = time.monotonic() - self._last_release
+                if self._users == 0 and idle >= self.linger:
+                    self._close_now()
+                    return
+                self._wake.wait(timeout=max(self.linger - idle, 0.001))
+
+    def _open(self) -> Any:
+        import duckdb
+
+        first = self.schema_version == 0
+        init_lock = None
+        if first:
+            # Serialise creation and migration across processes: several processes
+            # starting at once on a missing file must not race on the schema.
+            os.makedirs(self.logs_dir, exist_ok=True)
+            init_lock = open(os.path.join(self.logs_dir, "init.lock"), "a+")  # noqa: SIM115
+            fcntl.flock(init_lock, fcntl.LOCK_EX)
+        try:
+            deadline = time.monotonic() + self.lock_timeout
+            delay = 0.001
+            while True:
+                try:
+                    con = duckdb.connect(self.path)
+                    break
+                except duckdb.IOException as exc:
+                    if not _is_lock_conflict(exc):
+                        raise StoreCorruptError(f"cannot open store '{self.path}': {exc}") from exc
+                    if time.monotonic() > deadline:
+                        raise StoreLockedError(
+                            f"store '{self.path}' stayed locked by another process for "
+                            f"{self.lock_timeout:.0f} s; find it with `fuser {self.path}`, or raise "
+                            "TRACKLITE_LOCK_TIMEOUT"
+                        ) from exc
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.05)
+                except duckdb.Error as exc:
+                    raise StoreCorruptError(
+                        f"cannot open store '{self.path}': {exc}; is it a tracklite store file?"
+                    ) from exc
+            self.opens += 1
+            if first:
+                try:
+                    self.schema_version = ensure_schema(con, self.path)
+                except BaseException:
+                    con.close()
+                    raise
+            return con
+        finally:
+            if init_lock is not None:
+                fcntl.flock(init_lock, fcntl.LOCK_UN)
+                init_lock.close()

@@ -1,0 +1,621 @@
+"""The single-file backend: experiments, runs, params, tags, metrics and artifacts in DuckDB.
+
+Metadata calls run as one short transaction each (see ``connection``); metric points
+take the Rust append path (see ``metric_sink``). Reads first flush this process's own
+unapplied points, so a process always reads what it wrote.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tracklite.entities import (
+    Experiment,
+    FileInfo,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from tracklite.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from tracklite.store import artifacts as _artifacts
+from tracklite.store.base import TrackingStore
+from tracklite.store.connection import Connector
+from tracklite.store.metric_sink import MetricSink
+
+ARTIFACT_SCHEME = "tracklite-artifacts:/"
+_RUN_COLUMNS = (
+    "run_key, run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
+)
+_EXPERIMENT_ORDER_KEYS = {"name", "experiment_id", "creation_time", "last_update_time"}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def artifact_root(artifact_uri: str) -> str:
+    """The key under which a run's artifacts are stored, from its artifact URI."""
+    return artifact_uri[len(ARTIFACT_SCHEME) :] if artifact_uri.startswith(ARTIFACT_SCHEME) else artifact_uri
+
+
+class DuckDBStore(TrackingStore):
+    """A tracklite store in one DuckDB file.
+
+    Args:
+        path: The store file; created with its schema on first use.
+
+    Examples:
+        >>> import tempfile, os
+        >>> store = DuckDBStore(os.path.join(tempfile.mkdtemp(), "s.duckdb"))
+        >>> store.get_experiment("0").name
+        'Default'
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.uri = self.path
+        self.logs_dir = self.path + ".logs"
+        self.connector = Connector(self.path, self.logs_dir)
+        self.sink = MetricSink(self.connector)
+        self._recovered_pid = 0
+        self._active_checked: set[str] = set()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        self._prepare_read()
+        with self.connector.connect() as con:
+            yield con
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        self._recover_once()
+        with self.connector.transaction() as con:
+            yield con
+
+    def _prepare_read(self) -> None:
+        self._recover_once()
+        if self.sink.has_unapplied():
+            self.sink.flush()
+
+    def _recover_once(self) -> None:
+        if self._recovered_pid != os.getpid():
+            self._recovered_pid = os.getpid()
+            self.sink.recover()
+
+    def flush(self) -> None:
+        """Make every point logged by this process durable and visible to queries."""
+        self.sink.flush()
+
+    def close(self) -> None:
+        """Flush, close this process's log and release the file."""
+        self.sink.close()
+        self.connector.close()
+
+    # -- experiments ----------------------------------------------------------------
+
+    def create_experiment(self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None) -> str:
+        with self._write() as con:
+            row = con.execute("SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?", [name]).fetchone()
+            if row is not None:
+                state = " in deleted state (restore it with `Client().restore_experiment`)" if row[1] == "deleted" else ""
+                raise ResourceAlreadyExists(f"Experiment(name={name}) already exists{state}. Error: choose another name.")
+            next_id = con.execute(
+                "SELECT coalesce(max(TRY_CAST(experiment_id AS BIGINT)), -1) + 1 FROM experiments"
+            ).fetchone()[0]
+            experiment_id = str(next_id)
+            now = _now_ms()
+            location = artifact_location or f"{ARTIFACT_SCHEME}{experiment_id}"
+            con.execute(
+                "INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)", [experiment_id, name, location, now, now]
+            )
+            for key, value in (tags or {}).items():
+                con.execute("INSERT INTO experiment_tags VALUES (?, ?, ?)", [experiment_id, key, value])
+            return experiment_id
+
+    def _experiment_row(self, con: Any, where: str, arg: str) -> Experiment | None:
+        row = con.execute(
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time "
+            f"FROM experiments WHERE {where} = ?",
+            [arg],
+        ).fetchone()
+        if row is None:
+            return None
+        tags = dict(con.execute("SELECT key, value FROM experiment_tags WHERE experiment_id = ?", [row[0]]).fetchall())
+        return Experiment(row[0], row[1], row[2], row[3], tags, row[4], row[5])
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read() as con:
+            exp = self._experiment_row(con, "experiment_id", str(experiment_id))
+        if exp is None:
+            raise ResourceDoesNotExist(
+                f"No Experiment with id={experiment_id} exists; list experiments with `tracklite experiments list`"
+            )
+        return exp
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._read() as con:
+            return self._experiment_row(con, "name", name)
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        filter_string: str | None = None,
+    ) -> list[Experiment]:
+        stages = list(LifecycleStage.stages_for(view_type))
+        clauses, args = _experiment_filter(filter_string)
+        order = _experiment_order(order_by)
+        limit = "" if max_results is None else f" LIMIT {int(max_results)}"
+        with self._read() as con:
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT experiment_id FROM experiments e WHERE list_contains(?, lifecycle_stage)"
+                    + "".join(f" AND {c}" for c in clauses)
+                    + f" ORDER BY {order}{limit}",
+                    [stages, *args],
+                ).fetchall()
+            ]
+            return [e for e in (self._experiment_row(con, "experiment_id", i) for i in ids) if e is not None]
+
+    def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
+        with self._write() as con:
+            if self._experiment_row(con, "experiment_id", experiment_id) is None:
+                raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+            now = _now_ms()
+            con.execute(
+                "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+                [stage, now, experiment_id],
+            )
+            # As MLflow: deleting an experiment deletes its runs; restoring restores them.
+            con.execute(
+                "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
+                [stage, now if stage == LifecycleStage.DELETED else None, experiment_id],
+            )
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        if str(experiment_id) == "0":
+            raise InvalidParameterValue("Cannot delete the default experiment '0'; it is where runs go by default.")
+        self._set_experiment_stage(str(experiment_id), LifecycleStage.DELETED)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_stage(str(experiment_id), LifecycleStage.ACTIVE)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        with self._write() as con:
+            exp = self._experiment_row(con, "experiment_id", experiment_id)
+            if exp is None:
+                raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidParameterValue(f"Cannot rename a non-active experiment {experiment_id}; restore it first.")
+            if con.execute("SELECT 1 FROM experiments WHERE name = ?", [new_name]).fetchone():
+                raise ResourceAlreadyExists(f"Experiment(name={new_name}) already exists.")
+            con.execute(
+                "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+                [new_name, _now_ms(), experiment_id],
+            )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        with self._write() as con:
+            exp = self._experiment_row(con, "experiment_id", experiment_id)
+            if exp is None:
+                raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidParameterValue(
+                    f"The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
+                )
+            con.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [experiment_id, key])
+            con.execute("INSERT INTO experiment_tags VALUES (?, ?, ?)", [experiment_id, key, value])
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        with self._write() as con:
+            gone = con.execute(
+                "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ? RETURNING key", [experiment_id, key]
+            ).fetchall()
+            if not gone:
+                raise ResourceDoesNotExist(f"No tag with name: {key} in experiment with id {experiment_id}")
+
+    # -- runs -----------------------------------------------------------------------
+
+    def create_run(
+        self, experiment_id: str, user_id: str, start_time: int, tags: dict[str, str], run_name: str
+    ) -> Run:
+        writer = self.sink.ensure_log()
+        run_id = uuid.uuid4().hex
+        with self._write() as con:
+            exp = self._experiment_row(con, "experiment_id", experiment_id)
+            if exp is None:
+                raise ResourceDoesNotExist(
+                    f"Could not find experiment with ID {experiment_id}; create it with "
+                    "`tracklite.create_experiment(name)` or choose one from `tracklite experiments list`"
+                )
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidParameterValue(
+                    f"The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
+                )
+            run_key = con.execute("SELECT coalesce(max(run_key), 0) + 1 FROM runs").fetchone()[0]
+            base = exp.artifact_location.rstrip("/")
+            artifact_uri = f"{base}/{run_id}/artifacts"
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?, NULL, ?)",
+                [run_key, run_id, experiment_id, run_name, user_id, start_time, artifact_uri, writer],
+            )
+            for key, value in tags.items():
+                con.execute("INSERT INTO tags VALUES (?, ?, ?)", [run_id, key, value])
+            return self._run(con, run_id)
+
+    def _run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
+        row = con.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            raise ResourceDoesNotExist(
+                f"Run with id={run_id} not found; runs are listed by `tracklite runs list`"
+            )
+        return int(row[0]), RunInfo(*row[1:])
+
+    def _run(self, con: Any, run_id: str) -> Run:
+        run_key, info = self._run_info(con, run_id)
+        params = dict(con.execute("SELECT key, value FROM params WHERE run_id = ?", [run_id]).fetchall())
+        tags = dict(con.execute("SELECT key, value FROM tags WHERE run_id = ?", [run_id]).fetchall())
+        metrics = dict(
+            con.execute(
+                "SELECT k.key, l.value FROM latest_metrics l JOIN metric_keys k USING (key_id) WHERE l.run_key = ?",
+                [run_key],
+            ).fetchall()
+        )
+        return Run(info, RunData(metrics=metrics, params=params, tags=tags))
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as con:
+            return self._run(con, run_id)
+
+    def _active_run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
+        run_key, info = self._run_info(con, run_id)
+        if info.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The run {run_id} must be in the 'active' state. Current state is {info.lifecycle_stage}; "
+                "restore it with `Client().restore_run`."
+            )
+        return run_key, info
+
+    def update_run_info(
+        self, run_id: str, status: str | None = None, end_time: int | None = None, run_name: str | None = None
+    ) -> RunInfo:
+        with self._write() as con:
+            self._active_run_info(con, run_id)
+            if status is not None:
+                con.execute("UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?", [status, end_time, run_id])
+            if run_name is not None:
+                con.execute("UPDATE runs SET run_name = ? WHERE run_id = ?", [run_name, run_id])
+                _upsert(con, "tags", run_id, "mlflow.runName", run_name)
+            return self._run_info(con, run_id)[1]
+
+    def _set_run_stage(self, run_id: str, stage: str) -> None:
+        with self._write() as con:
+            self._run_info(con, run_id)
+            con.execute(
+                "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_id = ?",
+                [stage, _now_ms() if stage == LifecycleStage.DELETED else None, run_id],
+            )
+        self._active_checked.discard(run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        self._set_run_stage(run_id, LifecycleStage.DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        self._set_run_stage(run_id, LifecycleStage.ACTIVE)
+
+    def log_batch(
+        self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (), tags: Sequence[RunTag] = ()
+    ) -> None:
+        if params or tags:
+            with self._write() as con:
+                self._active_run_info(con, run_id)
+                existing = dict(con.execute("SELECT key, value FROM params WHERE run_id = ?", [run_id]).fetchall())
+                for p in params:
+                    old = existing.get(p.key)
+                    if old is None:
+                        con.execute("INSERT INTO params VALUES (?, ?, ?)", [run_id, p.key, p.value])
+                        existing[p.key] = p.value
+                    elif old != p.value:
+                        raise InvalidParameterValue(
+                            f"Changing param values is not allowed. Param with key='{p.key}' was already logged "
+                            f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{p.value}'. "
+                            "Log it under a new key, or start a new run."
+                        )
+                for t in tags:
+                    _upsert(con, "tags", run_id, t.key, t.value)
+                    if t.key == "mlflow.runName":
+                        con.execute("UPDATE runs SET run_name = ? WHERE run_id = ?", [t.value, run_id])
+        if metrics:
+            writer = self.metric_writer(run_id)
+            for m in metrics:
+                writer.log(m.key, m.value, m.step, m.timestamp)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._write() as con:
+            self._active_run_info(con, run_id)
+            gone = con.execute("DELETE FROM tags WHERE run_id = ? AND key = ? RETURNING key", [run_id, key]).fetchall()
+            if not gone:
+                raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {run_id}")
+
+    def metric_writer(self, run_id: str) -> Any:
+        """The Rust writer for ``run_id``, after checking once that the run is active.
+
+        Raises:
+            ResourceDoesNotExist: if the run does not exist.
+            InvalidParameterValue: if it is deleted.
+        """
+        if run_id not in self._active_checked:
+            with self._read() as con:
+                self._active_run_info(con, run_id)
+            self._active_checked.add(run_id)
+        return self.sink.writer(run_id)
+
+    def _metric_rows(self, con: Any, run_id: str, key: str) -> Any:
+        run_key, _ = self._run_info(con, run_id)
+        con.complete()  # a relation cannot start while an execute() result is unread
+        return con.sql(
+            "SELECT step, timestamp, value FROM metrics WHERE run_key = ? AND key_id = "
+            "(SELECT key_id FROM metric_keys WHERE key = ?)",
+            params=[run_key, key],
+        )
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        with self._read() as con:
+            rows = self._metric_rows(con, run_id, key).fetchall()
+        return [Metric(key, value, timestamp, step) for step, timestamp, value in rows]
+
+    def get_metric_arrays(self, run_id: str, key: str) -> Any:
+        with self._read() as con:
+            return self._metric_rows(con, run_id, key).to_arrow_table()
+
+    def list_runs(
+        self, experiment_ids: Sequence[str], view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None
+    ) -> list[Run]:
+        stages = list(LifecycleStage.stages_for(view_type))
+        limit = "" if max_results is None else f" LIMIT {int(max_results)}"
+        with self._read() as con:
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT run_id FROM runs WHERE list_contains(?, experiment_id) AND list_contains(?, lifecycle_stage)"
+                    f" ORDER BY start_time DESC, run_id{limit}",
+                    [[str(e) for e in experiment_ids], stages],
+                ).fetchall()
+            ]
+            return [self._run(con, i) for i in ids]
+
+    def find_orphaned_runs(self) -> list[str]:
+        """Runs still RUNNING whose writing process is gone (killed or crashed)."""
+        import fcntl
+
+        with self._read() as con:
+            rows = con.execute("SELECT run_id, writer FROM runs WHERE status = 'RUNNING'").fetchall()
+        orphans = []
+        for run_id, writer in rows:
+            if writer == self.sink.log_name and self.sink._log is not None:
+                continue
+            path = os.path.join(self.logs_dir, writer or "")
+            try:
+                with open(path, "rb") as fh:
+                    try:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # the writer holds its log: alive
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+            orphans.append(run_id)
+        return orphans
+
+    def mark_orphaned_runs_killed(self) -> list[str]:
+        """Mark runs left RUNNING by dead processes as KILLED; returns their ids."""
+        orphans = self.find_orphaned_runs()
+        if orphans:
+            with self._write() as con:
+                for run_id in orphans:
+                    last = con.execute(
+                        "SELECT max(timestamp) FROM metrics WHERE run_key = (SELECT run_key FROM runs WHERE run_id = ?)",
+                        [run_id],
+                    ).fetchone()[0]
+                    con.execute(
+                        "UPDATE runs SET status = ?, end_time = coalesce(?, end_time, ?) WHERE run_id = ? "
+                        "AND status = 'RUNNING'",
+                        [RunStatus.KILLED, last, _now_ms(), run_id],
+                    )
+        return orphans
+
+    # -- artifacts ------------------------------------------------------------------
+
+    def _artifact_root(self, run_id: str) -> str:
+        with self._read() as con:
+            return artifact_root(self._run_info(con, run_id)[1].artifact_uri)
+
+    def log_artifact_file(self, run_id: str, local_path: str, artifact_path: str) -> None:
+        path = _artifacts.clean_artifact_path(artifact_path)
+        if not path:
+            raise InvalidParameterValue("An artifact file needs a name; got an empty artifact path.")
+        with open(local_path, "rb") as stream, self._write() as con:
+            root = artifact_root(self._active_run_info(con, run_id)[1].artifact_uri)
+            _artifacts.put_stream(con, root, path, stream)
+
+    def log_artifact_bytes(self, run_id: str, data: bytes, artifact_path: str) -> None:
+        path = _artifacts.clean_artifact_path(artifact_path)
+        if not path:
+            raise InvalidParameterValue("An artifact file needs a name; got an empty artifact path.")
+        with self._write() as con:
+            root = artifact_root(self._active_run_info(con, run_id)[1].artifact_uri)
+            _artifacts.put_stream(con, root, path, io.BytesIO(data))
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        rel = _artifacts.clean_artifact_path(path)
+        with self._read() as con:
+            root = artifact_root(self._run_info(con, run_id)[1].artifact_uri)
+            return _artifacts.list_files(con, root, rel)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str) -> str:
+        rel = _artifacts.clean_artifact_path(path)
+        root = self._artifact_root(run_id)
+        _artifacts.write_tree(self.connector.connect, root, rel, dst_path)
+        return os.path.join(dst_path, *rel.split("/")) if rel else dst_path
+
+    def read_artifact_bytes(self, run_id: str, path: str) -> bytes:
+        rel = _artifacts.clean_artifact_path(path)
+        root = self._artifact_root(run_id)
+        return b"".join(_artifacts.iter_file(self.connector.connect, root, rel))
+
+    # -- maintenance ----------------------------------------------------------------
+
+    def gc(self, older_than_ms: int | None = None) -> dict[str, int]:
+        """Permanently remove deleted runs and experiments, then unreferenced artifact bytes.
+
+        Args:
+            older_than_ms: Only runs deleted at least this long ago (None: all).
+
+        Returns:
+            Counts of removed runs, experiments and artifact chunks.
+        """
+        cutoff = _now_ms() - older_than_ms if older_than_ms is not None else None
+        with self._write() as con:
+            runs = con.execute(
+                "SELECT run_key, run_id, artifact_uri FROM runs WHERE lifecycle_stage = 'deleted'"
+                + (" AND deleted_time <= ?" if cutoff is not None else ""),
+                [cutoff] if cutoff is not None else [],
+            ).fetchall()
+            keys = [r[0] for r in runs]
+            ids = [r[1] for r in runs]
+            for table, column, values in (
+                ("metrics", "run_key", keys),
+                ("latest_metrics", "run_key", keys),
+                ("params", "run_id", ids),
+                ("tags", "run_id", ids),
+                ("runs", "run_id", ids),
+            ):
+                if values:
+                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, {column})", [values])
+            for _, _, uri in runs:
+                _artifacts.delete_root(con, artifact_root(uri))
+            exps = [
+                r[0]
+                for r in con.execute(
+                    "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted' AND experiment_id NOT IN "
+                    "(SELECT experiment_id FROM runs)"
+                ).fetchall()
+            ]
+            if exps:
+                con.execute("DELETE FROM experiment_tags WHERE list_contains(?, experiment_id)", [exps])
+                con.execute("DELETE FROM experiments WHERE list_contains(?, experiment_id)", [exps])
+            chunks = _artifacts.delete_orphan_chunks(con)
+        with self.connector.connect() as con:
+            con.execute("CHECKPOINT")
+        return {"runs": len(runs), "experiments": len(exps), "chunks": chunks}
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes and counts for ``tracklite doctor``; logs are listed before this open recovers any."""
+        found = []
+        if os.path.isdir(self.logs_dir):
+            for name in sorted(os.listdir(self.logs_dir)):
+                if name.endswith(".tlog"):
+                    found.append((name, os.path.getsize(os.path.join(self.logs_dir, name))))
+        with self._read() as con:
+            counts = {
+                t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("experiments", "runs", "params", "tags", "metrics", "artifact_files", "artifact_chunks")
+            }
+            artifact_bytes = con.execute("SELECT coalesce(sum(size), 0) FROM artifact_chunks").fetchone()[0]
+            version = con.execute("SELECT max(version) FROM schema_info").fetchone()[0]
+            progress = dict(con.execute("SELECT log_name, applied_offset FROM log_progress").fetchall())
+        logs = []
+        for name, size in found:
+            alive = os.path.exists(os.path.join(self.logs_dir, name))
+            applied = max(progress.get(name, 8), 8)
+            logs.append(
+                {
+                    "name": name,
+                    "bytes": size,
+                    "pending_bytes": max(size - applied, 0) if alive else 0,
+                    "state": "live" if alive else "recovered now (its process had died)",
+                }
+            )
+        return {
+            "path": self.path,
+            "schema_version": version,
+            "file_bytes": os.path.getsize(self.path) if os.path.exists(self.path) else 0,
+            "artifact_bytes": int(artifact_bytes),
+            "counts": counts,
+            "logs": logs,
+        }
+
+
+def _upsert(con: Any, table: str, run_id: str, key: str, value: str) -> None:
+    con.execute(f"DELETE FROM {table} WHERE run_id = ? AND key = ?", [run_id, key])
+    con.execute(f"INSERT INTO {table} VALUES (?, ?, ?)", [run_id, key, value])
+
+
+_EXP_CLAUSE = re.compile(
+    r"""\s*(?P<field>name|attributes\.name|tags?\.(?:`[^`]+`|"[^"]+"|[\w.\-]+))\s*
+        (?P<op>=|!=|<>|\bLIKE\b|\bILIKE\b)\s*
+        (?P<value>'(?:[^']|'')*'|"(?:[^"]|"")*")\s*""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _experiment_filter(filter_string: str | None) -> tuple[list[str], list[Any]]:
+    """Compile ``name``/``tags.<key>`` comparisons joined by AND into SQL with parameters."""
+    if not filter_string or not filter_string.strip():
+        return [], []
+    clauses: list[str] = []
+    args: list[Any] = []
+    parts = re.split(r"\s+AND\s+", filter_string.strip(), flags=re.IGNORECASE)
+    for part in parts:
+        m = _EXP_CLAUSE.fullmatch(part)
+        if m is None:
+            raise InvalidParameterValue(
+                f"Invalid filter string '{filter_string}' near '{part.strip()}': expected e.g. "
+                "\"name = 'x'\", \"name LIKE 'x%'\" or \"tags.team = 'a'\" joined by AND."
+            )
+        field, op, raw = m.group("field"), m.group("op").upper(), m.group("value")
+        value = raw[1:-1].replace(raw[0] * 2, raw[0])
+        sql_op = {"=": "=", "!=": "!=", "<>": "!=", "LIKE": "LIKE", "ILIKE": "ILIKE"}[op]
+        if field.lower() in ("name", "attributes.name"):
+            clauses.append(f"e.name {sql_op} ?")
+            args.append(value)
+        else:
+            key = field.split(".", 1)[1].strip('`"')
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id "
+                f"AND t.key = ? AND t.value {sql_op} ?)"
+            )
+            args.extend([key, value])
+    return clauses, args
+
+
+def _experiment_order(order_by: Sequence[str] | None) -> str:
+    terms = []
+    for item in order_by or []:
+        words = item.split()
+        column = words[0].removeprefix("attributes.") if words else ""
+        direction = words[1].upper() if len(words) > 1 else "ASC"
+        if column not in _EXPERIMENT_ORDER_KEYS or direction not in ("ASC", "DESC") or len(words) > 2:
+            raise InvalidParameterValue(
+                f"Invalid order_by clause '{item}'; use one of {sorted(_EXPERIMENT_ORDER_KEYS)} optionally "
+                "followed by ASC or DESC."
+            )
+        terms.append(f"{column} {direction}")
+    terms += ["creation_time DESC", "TRY_CAST(experiment_id AS BIGINT) ASC"] if not terms else []
+    return ", ".join(terms + ["experiment_id ASC"])

@@ -1,0 +1,322 @@
+"""Where metric points go between ``log_metric`` and the store's ``metrics`` table.
+
+``log_metric`` appends to the Rust core's buffer (``tracklite._core.MetricLog``), whose
+own thread writes the points to this process's append-only log file every
+``flush_interval_ms``: from then on a SIGKILL cannot lose them. The log is turned into
+DuckDB rows through Arrow in short exclusive opens, by a background thread here every
+``db_flush_interval`` seconds and by ``flush()``/``end_run``. Each log's applied offset
+is committed in the same transaction as its rows, so applying is exactly-once even
+when a process dies half way, and the logs of dead processes are applied by whoever
+opens the store next (``recover``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from typing import Any
+
+from tracklite.store.connection import Connector
+
+LOG_SUFFIX = ".tlog"
+DEFAULT_FLUSH_INTERVAL_MS = int(os.environ.get("TRACKLITE_FLUSH_INTERVAL_MS", "100"))
+DEFAULT_DB_FLUSH_INTERVAL_S = float(os.environ.get("TRACKLITE_DB_FLUSH_INTERVAL", "1.0"))
+_RECOVERY_EVERY_S = 5.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MetricSink:
+    """One process's metric durability log for one store, and its flushing into DuckDB.
+
+    Args:
+        connector: The store's connector.
+        flush_interval_ms: How often the Rust thread makes buffered points durable.
+        db_flush_interval: How often buffered points are moved into DuckDB.
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        flush_interval_ms: int = DEFAULT_FLUSH_INTERVAL_MS,
+        db_flush_interval: float = DEFAULT_DB_FLUSH_INTERVAL_S,
+    ) -> None:
+        self.connector = connector
+        self.logs_dir = connector.logs_dir
+        self.flush_interval_ms = flush_interval_ms
+        self.db_flush_interval = db_flush_interval
+        self.log_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{LOG_SUFFIX}"
+        self._log: Any = None
+        self._writers: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._applied = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._last_recovery = 0.0
+        _LIVE_SINKS.add(self)
+
+    # -- writing ------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> str:
+        """This process's log file (it exists once a run has been started here)."""
+        return os.path.join(self.logs_dir, self.log_name)
+
+    def ensure_log(self) -> str:
+        """Create this process's log file if needed; returns its name (stored on runs)."""
+        with self._lock:
+            self._check_fork()
+            if self._log is None:
+                from tracklite import _core
+
+                os.makedirs(self.logs_dir, exist_ok=True)
+                # Create and lock under a name recovery ignores, then rename: a log is
+                # never visible to other processes before its owner holds its lock.
+                tmp = self.log_path + ".new"
+                self._log = _core.MetricLog(tmp, flush_interval_ms=self.flush_interval_ms)
+                os.rename(tmp, self.log_path)
+                self._applied = 0
+                self._thread = threading.Thread(target=self._run_flusher, name="tracklite-db-flush", daemon=True)
+                self._thread.start()
+            return self.log_name
+
+    def writer(self, run_id: str) -> Any:
+        """The Rust ``RunWriter`` appending points of ``run_id`` to this process's log."""
+        w = self._writers.get(run_id)
+        if w is not None and self._pid == os.getpid():
+            return w
+        with self._lock:
+            self.ensure_log()
+            w = self._writers.get(run_id)
+            if w is None:
+                w = self._log.run_writer(run_id)
+                self._writers[run_id] = w
+            return w
+
+    def has_unapplied(self) -> bool:
+        """Whether points logged here are not yet in DuckDB."""
+        log = self._log
+        if log is None or self._pid != os.getpid():
+            return False
+        return log.pending_points > 0 or log.written_offset > self._applied
+
+    # -- flushing -----------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Make every point logged here durable and visible to queries.
+
+        Returns:
+            The number of points moved into DuckDB.
+        """
+        with self._lock:
+            self._check_fork()
+            if self._log is None:
+                return 0
+            end = self._log.sync()
+            if end <= self._applied:
+                return 0
+            with self.connector.transaction() as con:
+                n, self._applied = apply_log(con, self.log_path, self.log_name)
+            return n
+
+    def recover(self) -> int:
+        """Apply the logs of processes that died before flushing them; returns points applied."""
+        self._last_recovery = time.monotonic()
+        if not os.path.isdir(self.logs_dir):
+            return 0
+        total = 0
+        for name in sorted(os.listdir(self.logs_dir)):
+            if not name.endswith(LOG_SUFFIX) or name == self.log_name:
+                continue
+            path = os.path.join(self.logs_dir, name)
+            try:
+                fh = open(path, "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its writer is alive and will apply it itself
+                with self.connector.transaction() as con:
+                    n, _ = apply_log(con, path, name)
+                    con.execute("DELETE FROM log_progress WHERE log_name = ?", [name])
+                    total += n
+                os.unlink(path)
+            finally:
+                fh.close()
+        return total
+
+    def close(self) -> None:
+        """Flush everything, close the log file and remove it once it is fully applied."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return
+            self._stop.set()
+            if self._log is None:
+                return
+            self.flush()
+            self._log.close()
+            self._log = None
+            self._writers.clear()
+            try:
+                os.unlink(self.log_path)
+            except FileNotFoundError:
+                pass
+            with self.connector.transaction() as con:
+                con.execute("DELETE FROM log_progress WHERE log_name = ?", [self.log_name])
+            self.connector.close()
+
+    def _check_fork(self) -> None:
+        # A forked child shares nothing with the parent's log: it starts its own.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._log = None
+            self._writers = {}
+            self._applied = 0
+            self._stop = threading.Event()
+            self._thread = None
+            self.log_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{LOG_SUFFIX}"
+
+    def _run_flusher(self) -> None:
+        stop = self._stop
+        while not stop.wait(self.db_flush_interval):
+            try:
+                if self.has_unapplied():
+                    self.flush()
+                if time.monotonic() - self._last_recovery > _RECOVERY_EVERY_S:
+                    self.recover()
+            except Exception as exc:  # noqa: BLE001 - keep the thread alive; points stay in the log
+                import warnings
+
+                warnings.warn(f"tracklite: background flush failed, will retry: {exc}", RuntimeWarning, stacklevel=1)
+
+
+def apply_log(con: Any, path: str, log_name: str) -> tuple[int, int]:
+    """Move the unapplied part of one log file into the store (caller holds a transaction).
+
+    Returns:
+        ``(points applied, new applied offset)``.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from tracklite import _core
+
+    row = con.execute("SELECT applied_offset FROM log_progress WHERE log_name = ?", [log_name]).fetchone()
+    offset = int(row[0]) if row else 0
+    total = 0
+    while True:
+        batch = _core.read_log(path, offset)
+        if batch["count"]:
+            run_keys = _run_keys(con, batch["runs"])
+            key_ids = _key_ids(con, batch["keys"])
+            run_key = run_keys[np.frombuffer(batch["run"], dtype=np.uint32)]
+            keep = run_key >= 0  # points of runs removed by `tracklite gc` are dropped
+            table = pa.table(
+                {
+                    "run_key": run_key[keep].astype(np.int32),
+                    "key_id": key_ids[np.frombuffer(batch["key"], dtype=np.uint32)][keep],
+                    "step": np.frombuffer(batch["step"], dtype=np.int64)[keep],
+                    "timestamp": np.frombuffer(batch["timestamp"], dtype=np.int64)[keep],
+                    "value": np.frombuffer(batch["value"], dtype=np.float64)[keep],
+                }
+            )
+            _insert_points(con, table)
+            total += table.num_rows
+        new_offset = int(batch["end_offset"])
+        if new_offset == offset:
+            break
+        con.execute("DELETE FROM log_progress WHERE log_name = ?", [log_name])
+        con.execute("INSERT INTO log_progress VALUES (?, ?, ?)", [log_name, new_offset, _now_ms()])
+        offset = new_offset
+        if batch["at_end"] or batch["torn"]:
+            break
+    return total, offset
+
+
+def _run_keys(con: Any, run_ids: list[str]) -> Any:
+    import numpy as np
+
+    lookup = np.full(max(len(run_ids), 1), -1, dtype=np.int64)
+    if run_ids:
+        rows = con.execute(
+            "SELECT run_id, run_key FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids]
+        ).fetchall()
+        index = {run_id: i for i, run_id in enumerate(run_ids)}
+        for run_id, run_key in rows:
+            lookup[index[run_id]] = run_key
+    return lookup
+
+
+def _key_ids(con: Any, keys: list[str]) -> Any:
+    import numpy as np
+
+    lookup = np.zeros(max(len(keys), 1), dtype=np.int32)
+    if not keys:
+        return lookup
+    known = dict(
+        con.execute("SELECT key, key_id FROM metric_keys WHERE key IN (SELECT unnest(?::VARCHAR[]))", [keys]).fetchall()
+    )
+    missing = [k for k in dict.fromkeys(keys) if k not in known]
+    if missing:
+        next_id = con.execute("SELECT coalesce(max(key_id) + 1, 0) FROM metric_keys").fetchone()[0]
+        new = {k: next_id + i for i, k in enumerate(missing)}
+        con.executemany("INSERT INTO metric_keys VALUES (?, ?)", [[v, k] for k, v in new.items()])
+        known.update(new)
+    for i, k in enumerate(keys):
+        lookup[i] = known[k]
+    return lookup
+
+
+def _insert_points(con: Any, table: Any) -> None:
+    con.register("_tracklite_points", table)
+    try:
+        con.execute("INSERT INTO metrics SELECT * FROM _tracklite_points")
+        # The latest value of a key is the point with the largest (step, timestamp, value).
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _tracklite_latest AS
+            SELECT run_key, key_id, max({'step': step, 'ts': timestamp, 'v': value}) AS m FROM (
+                SELECT run_key, key_id, step, timestamp, value FROM _tracklite_points
+                UNION ALL
+                SELECT l.run_key, l.key_id, l.step, l.timestamp, l.value FROM latest_metrics l
+                SEMI JOIN (SELECT DISTINCT run_key, key_id FROM _tracklite_points) p
+                    ON l.run_key = p.run_key AND l.key_id = p.key_id
+            ) GROUP BY run_key, key_id
+            """
+        )
+        con.execute(
+            """
+            DELETE FROM latest_metrics l USING _tracklite_latest n
+            WHERE l.run_key = n.run_key AND l.key_id = n.key_id
+            """
+        )
+        con.execute(
+            "INSERT INTO latest_metrics SELECT run_key, key_id, m.step, m.ts, m.v FROM _tracklite_latest"
+        )
+        con.execute("DROP TABLE _tracklite_latest")
+    finally:
+        con.unregister("_tracklite_points")
+
+
+_LIVE_SINKS: weakref.WeakSet[MetricSink] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_sinks() -> None:
+    for sink in list(_LIVE_SINKS):
+        try:
+            sink.close()
+        except Exception:  # noqa: BLE001 - at exit, the log stays for recovery
+            pass

@@ -1,0 +1,1 @@
+"""The tracking API: MLflow's fluent functions (``fluent``) and ``Client`` (``client``)."""

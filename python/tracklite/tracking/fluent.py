@@ -1,0 +1,485 @@
+"""MLflow's fluent tracking API: module-level functions around an active-run stack.
+
+``log_metric`` is the hot path: with an active run it is one call into the Rust
+``RunWriter`` of that run (``_writer``), with nothing else in between.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import time
+from types import TracebackType
+from typing import Any
+
+from tracklite.entities import Experiment, Param, Run, RunStatus, RunTag, ViewType
+from tracklite.errors import InvalidParameterValue, InvalidState
+from tracklite.tracking._uri import get_tracking_uri
+
+_active_runs: list[ActiveRun] = []
+_writer: Any = None  # the Rust RunWriter of the innermost active run
+_active_experiment_id: str | None = None
+_last_active_run_id: str | None = None
+_atexit_registered = False
+
+
+def _client() -> Any:
+    from tracklite.tracking.client import Client
+
+    return Client(get_tracking_uri())
+
+
+class ActiveRun:
+    """The run ``start_run`` returns; a context manager that ends the run on exit.
+
+    Leaving the ``with`` block normally ends the run FINISHED; an exception ends it
+    FAILED (KILLED for ``KeyboardInterrupt``) and propagates.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def info(self) -> Any:
+        """The run's ``RunInfo`` as of when it was started."""
+        return self._run.info
+
+    @property
+    def data(self) -> Any:
+        """The run's ``RunData`` as of when it was started."""
+        return self._run.data
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        if any(r.info.run_id == self.info.run_id for r in _active_runs):
+            end_run(status)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun: run_id={self.info.run_id}, experiment_id={self.info.experiment_id}>"
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Make an experiment the active one, creating it by name if needed.
+
+    Raises:
+        InvalidParameterValue: unless exactly one of the two is given.
+        ResourceDoesNotExist: for an unknown ``experiment_id``.
+        InvalidState: if the experiment is deleted.
+    """
+    global _active_experiment_id
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidParameterValue("Must specify exactly one of: `experiment_id` or `experiment_name`.")
+    client = _client()
+    if experiment_id is not None:
+        exp = client.get_experiment(str(experiment_id))
+    else:
+        exp = client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            client.create_experiment(experiment_name)
+            exp = client.get_experiment_by_name(experiment_name)
+    if exp.lifecycle_stage != "active":
+        raise InvalidState(
+            f"Cannot set a deleted experiment '{exp.name}' as the active experiment. You can restore the "
+            "experiment, or permanently delete the experiment (`tracklite gc`) to create a new one."
+        )
+    _active_experiment_id = exp.experiment_id
+    return exp
+
+
+def _resolve_experiment_id() -> str:
+    if _active_experiment_id is not None:
+        return _active_experiment_id
+    name = os.environ.get("TRACKLITE_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        return set_experiment(name).experiment_id
+    exp_id = os.environ.get("TRACKLITE_EXPERIMENT_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID")
+    return exp_id or "0"
+
+
+def _system_tags() -> dict[str, str]:
+    from tracklite.tracking.client import _user
+
+    source = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "<console>"
+    return {"mlflow.user": _user(), "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a new run, or resume ``run_id``, and make it the active run.
+
+    Args:
+        run_id: Resume this run (status goes back to RUNNING) instead of creating one.
+        experiment_id: Where to create the run; default: the active experiment, then
+            ``$TRACKLITE_EXPERIMENT_NAME``/``$MLFLOW_EXPERIMENT_NAME``, then ``"0"``.
+        run_name: The name; a generated ``adjective-noun-NNN`` one by default.
+        nested: Allow starting inside an active run; the new run gets the
+            ``mlflow.parentRunId`` tag.
+        parent_run_id: The parent for a nested run (default: the active run).
+        tags: Extra tags.
+        description: Stored as the ``mlflow.note.content`` tag.
+        log_system_metrics: Accepted for MLflow compatibility.
+
+    Returns:
+        An ``ActiveRun``; use it as a context manager.
+
+    Raises:
+        InvalidState: if a run is active and ``nested`` is False.
+        ResourceDoesNotExist: for an unknown ``run_id`` or experiment.
+    """
+    global _writer, _atexit_registered
+    if _active_runs and not nested:
+        raise InvalidState(
+            f"Run with UUID {_active_runs[-1].info.run_id} is already active. To start a new run, first end "
+            "the current run with tracklite.end_run(). To start a nested run, call start_run with nested=True"
+        )
+    client = _client()
+    store = client.store
+    if not _atexit_registered:
+        # Registered after the store's own exit hook, so it runs first: runs end, then logs close.
+        atexit.register(_end_runs_at_exit)
+        _atexit_registered = True
+    user_tags = {str(k): v for k, v in (tags or {}).items()}
+    if description is not None:
+        user_tags["mlflow.note.content"] = description
+    if run_id is None:
+        run_id = os.environ.get("TRACKLITE_RUN_ID") or os.environ.get("MLFLOW_RUN_ID")
+    if run_id is not None:
+        run = client.get_run(run_id)
+        if run.info.lifecycle_stage != "active":
+            raise InvalidState(f"Cannot start run with ID {run_id} because it is in the deleted state.")
+        if experiment_id is not None and str(experiment_id) != run.info.experiment_id:
+            raise InvalidParameterValue(
+                f"The run {run_id} belongs to experiment {run.info.experiment_id}, not {experiment_id}."
+            )
+        if user_tags:
+            client.log_batch(run_id, tags=[RunTag(k, v) for k, v in user_tags.items()])
+        store.update_run_info(run_id, RunStatus.RUNNING, None, run_name)
+        run = client.get_run(run_id)
+    else:
+        if parent_run_id is None and nested and _active_runs:
+            parent_run_id = _active_runs[-1].info.run_id
+        all_tags: dict[str, Any] = {**_system_tags(), **user_tags}
+        if parent_run_id is not None:
+            parent = client.get_run(parent_run_id)
+            if parent.info.lifecycle_stage != "active":
+                raise InvalidState(f"Cannot start a child of the deleted run {parent_run_id}.")
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        exp_id = str(experiment_id) if experiment_id is not None else _resolve_experiment_id()
+        run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
+    active = ActiveRun(run)
+    _active_runs.append(active)
+    _writer = store.metric_writer(run.info.run_id)
+    return active
+
+
+def end_run(status: str = RunStatus.FINISHED) -> None:
+    """End the active run: flush its points, set ``status`` and the end time.
+
+    Does nothing when no run is active.
+    """
+    global _writer, _last_active_run_id
+    if not _active_runs:
+        return
+    active = _active_runs[-1]
+    try:
+        _client().set_terminated(active.info.run_id, status)
+    finally:
+        _active_runs.pop()
+        _last_active_run_id = active.info.run_id
+        _writer = None
+        if _active_runs:
+            _writer = _client().store.metric_writer(_active_runs[-1].info.run_id)
+
+
+def _end_runs_at_exit() -> None:
+    while _active_runs:
+        try:
+            end_run(RunStatus.FINISHED)
+        except Exception:  # noqa: BLE001 - exiting; the store recovers what is logged
+            _active_runs.pop()
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run, or None."""
+    return _active_runs[-1] if _active_runs else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, or else the most recently ended run of this process, freshly read."""
+    run_id = _active_runs[-1].info.run_id if _active_runs else _last_active_run_id
+    return None if run_id is None else _client().get_run(run_id)
+
+
+def _run_id_or_start() -> str:
+    if not _active_runs:
+        start_run()
+    return _active_runs[-1].info.run_id
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Log one metric point to the active run (starting one if none is active).
+
+    The point is in memory on return, durable in the process's log within the flush
+    interval (100 ms), and visible to queries after ``flush()`` or the end of the run.
+
+    Args:
+        key: Metric name (MLflow's rules: ``[/\\w.\\- :]``, at most 250 characters).
+        value: A number; NaN and infinities are kept. Bools are rejected.
+        step: Integer step, default 0.
+        timestamp: Epoch milliseconds, default now.
+        synchronous: Accepted for MLflow compatibility (logging never blocks on IO).
+        run_id: Log to this run instead of the active one.
+
+    Raises:
+        InvalidParameterValue: for a bad key, value, step or timestamp.
+    """
+    w = _writer
+    if w is not None and run_id is None:
+        w.log(key, value, step, timestamp)
+        return
+    if run_id is None:
+        run_id = _run_id_or_start()
+        _writer.log(key, value, step, timestamp)
+        return
+    _client().log_metric(run_id, key, value, timestamp, step)
+
+
+def log_metrics(
+    metrics: dict[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+) -> None:
+    """Log several metrics at one step; all are checked before any is logged.
+
+    Raises:
+        InvalidParameterValue: if any key or value is invalid (then none is logged).
+    """
+    from tracklite.validation import validate_key, validate_metric_value
+
+    for key, value in metrics.items():
+        validate_key("metric", key)
+        validate_metric_value(key, value, step)
+    target = run_id or _run_id_or_start()
+    ts = timestamp if timestamp is not None else int(time.time() * 1000)
+    writer = _client().store.metric_writer(target)
+    for key, value in metrics.items():
+        writer.log(key, value, step, ts)
+
+
+def log_metric_series(key: str, values: Any, steps: Any = None, timestamps: Any = None, run_id: str | None = None) -> int:
+    """Log a whole series at once from NumPy arrays or lists, at memory speed.
+
+    Args:
+        key: Metric name.
+        values: The values (float64 arrays are taken without conversion).
+        steps: Steps, default ``0..n-1``.
+        timestamps: Epoch-ms timestamps, default now for every point.
+        run_id: Log to this run instead of the active one.
+
+    Returns:
+        The number of points logged.
+    """
+    target = run_id or _run_id_or_start()
+    return _client().log_metric_series(target, key, values, steps, timestamps)
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Log a param of the active run; returns ``value``.
+
+    Raises:
+        InvalidParameterValue: if it was already logged with a different value.
+    """
+    _client().log_param(_run_id_or_start(), key, value)
+    return value
+
+
+def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+    """Log several params at once (all or none)."""
+    _client().log_batch(run_id or _run_id_or_start(), params=[Param(k, v) for k, v in params.items()])
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    """Set a tag on the active run."""
+    _client().set_tag(_run_id_or_start(), key, value)
+
+
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+    """Set several tags on the active run at once."""
+    _client().log_batch(_run_id_or_start(), tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def delete_tag(key: str) -> None:
+    """Remove a tag from the active run.
+
+    Raises:
+        ResourceDoesNotExist: if the run has no such tag.
+    """
+    _client().delete_tag(_run_id_or_start(), key)
+
+
+def flush() -> None:
+    """Make every point logged by this process durable and visible to queries."""
+    _client().flush()
+
+
+def get_run(run_id: str) -> Run:
+    """A run by id, with its latest metrics, params and tags."""
+    return _client().get_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    """Soft-delete a run."""
+    _client().delete_run(run_id)
+
+
+def create_experiment(name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None) -> str:
+    """Create an experiment; returns its id."""
+    return _client().create_experiment(name, artifact_location, tags)  # type: ignore[no-any-return]
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    """An experiment by id."""
+    return _client().get_experiment(experiment_id)  # type: ignore[no-any-return]
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """An experiment by name, or None."""
+    return _client().get_experiment_by_name(name)  # type: ignore[no-any-return]
+
+
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    """Experiments matching a filter on ``name``/``tags.<key>``; see ``Client.search_experiments``."""
+    return _client().search_experiments(view_type, max_results, filter_string, order_by)  # type: ignore[no-any-return]
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Soft-delete an experiment and its runs."""
+    _client().delete_experiment(experiment_id)
+
+
+# -- artifacts ----------------------------------------------------------------------
+
+
+def _target_run(run_id: str | None) -> str:
+    return run_id or _run_id_or_start()
+
+
+def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Store a local file in the active run's artifacts."""
+    _client().log_artifact(_target_run(run_id), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Store a local directory's files in the active run's artifacts."""
+    _client().log_artifacts(_target_run(run_id), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Store text as an artifact file."""
+    _client().log_text(_target_run(run_id), text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Store a dict as JSON or YAML (by extension)."""
+    _client().log_dict(_target_run(run_id), dictionary, artifact_file)
+
+
+def log_figure(
+    figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None, run_id: str | None = None
+) -> None:
+    """Store a matplotlib or plotly figure."""
+    _client().log_figure(_target_run(run_id), figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def log_image(image: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Store a NumPy array or PIL image as an image file."""
+    _client().log_image(_target_run(run_id), image, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """The URI of the active run's artifacts, or of one path within them."""
+    from tracklite.store.artifacts import clean_artifact_path
+
+    run = _client().get_run(_run_id_or_start())
+    rel = clean_artifact_path(artifact_path)
+    return f"{run.info.artifact_uri}/{rel}" if rel else run.info.artifact_uri
+
+
+def _split_artifact_uri(artifact_uri: str) -> tuple[str, str]:
+    """``(run_id, path)`` of a ``runs:/<run_id>/<path>`` or ``tracklite-artifacts:/...`` URI."""
+    if artifact_uri.startswith("runs:/"):
+        run_id, _, path = artifact_uri[len("runs:/") :].partition("/")
+        return run_id, path
+    if artifact_uri.startswith("tracklite-artifacts:/"):
+        parts = artifact_uri[len("tracklite-artifacts:/") :].split("/")
+        if len(parts) >= 3 and parts[2] == "artifacts":
+            return parts[1], "/".join(parts[3:])
+    raise InvalidParameterValue(
+        f"Unsupported artifact URI '{artifact_uri}'; use 'runs:/<run_id>/<path>' or a URI from get_artifact_uri()."
+    )
+
+
+def download_artifacts(
+    artifact_uri: str | None = None,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+    dst_path: str | None = None,
+) -> str:
+    """Download artifacts by URI, or by ``run_id`` and ``artifact_path``; returns the local path."""
+    if artifact_uri is not None:
+        run_id, artifact_path = _split_artifact_uri(artifact_uri)
+    if run_id is None:
+        raise InvalidParameterValue("Give either artifact_uri or run_id.")
+    return _client().download_artifacts(run_id, artifact_path or "", dst_path)  # type: ignore[no-any-return]
+
+
+def load_text(artifact_uri: str) -> str:
+    """The text of an artifact file, by URI (e.g. ``runs:/<run_id>/notes.txt``)."""
+    run_id, path = _split_artifact_uri(artifact_uri)
+    return _client().read_artifact(run_id, path).decode("utf-8")  # type: ignore[no-any-return]
+
+
+def load_dict(artifact_uri: str) -> dict[str, Any]:
+    """A JSON or YAML artifact file parsed into a dict, by URI."""
+    import json
+
+    text = load_text(artifact_uri)
+    if artifact_uri.lower().endswith((".yaml", ".yml")):
+        import yaml
+
+        return yaml.safe_load(text)  # type: ignore[no-any-return]
+    return json.loads(text)  # type: ignore[no-any-return]
+

@@ -1,0 +1,24 @@
+//! `tracklite._core`: the Rust core of tracklite (module registration only).
+//!
+//! * [`wal`]: the append-only metric log file format and its reader (plain Rust).
+//! * [`metrics`]: the buffered, thread-safe metric log engine and its Python classes.
+//! * [`names`]: MLflow's metric-name rules.
+//! * [`errors`]: the crate's error type and its mapping to `tracklite.errors`.
+
+use pyo3::prelude::*;
+
+pub mod errors;
+pub mod metrics;
+pub mod names;
+pub mod wal;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("WAL_MAGIC", pyo3::types::PyBytes::new(m.py(), wal::MAGIC))?;
+    m.add_class::<metrics::PyMetricLog>()?;
+    m.add_class::<metrics::PyRunWriter>()?;
+    m.add_function(wrap_pyfunction!(metrics::read_log, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::validate_metric_key, m)?)?;
+    Ok(())
+}

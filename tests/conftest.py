@@ -1,0 +1,72 @@
+"""Shared fixtures: a fresh store file per test, with the fluent state reset around it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tracklite
+from tracklite.store import _STORES
+from tracklite.tracking import fluent
+
+
+def _reset() -> None:
+    while fluent._active_runs:
+        try:
+            tracklite.end_run()
+        except Exception:  # noqa: BLE001 - the store may be gone already
+            fluent._active_runs.pop()
+    fluent._writer = None
+    fluent._active_experiment_id = None
+    fluent._last_active_run_id = None
+    for store in list(_STORES.values()):
+        store.close()  # type: ignore[attr-defined]
+    _STORES.clear()
+    tracklite.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Iterator[str]:
+    """A store file path in a fresh folder, set as the tracking URI."""
+    path = str(tmp_path / "store.duckdb")
+    tracklite.set_tracking_uri(path)
+    yield path
+    _reset()
+
+
+@pytest.fixture
+def client(store_path: str) -> tracklite.Client:
+    """A Client on the fresh store."""
+    return tracklite.Client(store_path)
+
+
+@pytest.fixture
+def populated(client: tracklite.Client) -> dict[str, str]:
+    """A store with one experiment and two finished runs."""
+    exp_id = client.create_experiment("populated", tags={"team": "a"})
+    ids = {}
+    for i, name in enumerate(["first", "second"]):
+        run = client.create_run(exp_id, run_name=name)
+        rid = run.info.run_id
+        client.log_param(rid, "lr", 0.1 * (i + 1))
+        client.set_tag(rid, "kind", name)
+        for step in range(5):
+            client.log_metric(rid, "loss", 1.0 / (step + 1 + i), step=step)
+        client.set_terminated(rid)
+        ids[name] = rid
+    ids["experiment_id"] = exp_id
+    return ids
+
+
+def run_python(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh Python interpreter (a real separate process)."""
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
