@@ -77,6 +77,7 @@ with tracklite.start_run() as r:
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
     client = Client(store)
     try:
         for rid in run_ids:

@@ -25,7 +25,13 @@ points = st.lists(st.tuples(floats, steps, timestamps), min_size=1, max_size=40)
 
 
 def _same_float(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def _order(point: tuple[float, int, int]) -> tuple[int, int, float]:
+    # History comes back ordered by (step, timestamp, value), NaN last.
+    value, step, ts = point
+    return (step, ts, math.inf if math.isnan(value) else value)
 
 
 def _check(client: Client, run_id: str, params: dict, tags: dict, metrics: dict) -> None:
@@ -35,9 +41,10 @@ def _check(client: Client, run_id: str, params: dict, tags: dict, metrics: dict)
         assert run.data.tags[k] == v
     for key, pts in metrics.items():
         hist = client.get_metric_history(run_id, key)
-        assert [(m.step, m.timestamp) for m in hist] == [(s, t) for _, s, t in pts]
-        assert all(_same_float(m.value, v) for m, (v, _, _) in zip(hist, pts, strict=True))
-        latest = max(pts, key=lambda p: (p[1], p[2], math.inf if math.isnan(p[0]) else p[0]))
+        expected = sorted(pts, key=_order)
+        assert [(m.step, m.timestamp) for m in hist] == [(s, t) for _, s, t in expected]
+        assert all(_same_float(m.value, v) for m, (v, _, _) in zip(hist, expected, strict=True))
+        latest = max(pts, key=_order)
         assert _same_float(run.data.metrics[key], latest[0])
 
 

@@ -117,11 +117,12 @@ def test_metric_history_keeps_every_point(client: Client) -> None:
     values = [0.5, math.nan, math.inf, -math.inf, -0.0, 1e308]
     for i, v in enumerate(values):
         client.log_metric(rid, "m", v, timestamp=1000 + i, step=10 - i)
-    hist = client.get_metric_history(rid, "m")
-    assert [m.step for m in hist] == [10, 9, 8, 7, 6, 5]
-    assert [m.timestamp for m in hist] == [1000, 1001, 1002, 1003, 1004, 1005]
-    got = [m.value for m in hist]
+    hist = client.get_metric_history(rid, "m")  # ordered by step, then timestamp
+    assert [m.step for m in hist] == [5, 6, 7, 8, 9, 10]
+    assert [m.timestamp for m in hist] == [1005, 1004, 1003, 1002, 1001, 1000]
+    got = [m.value for m in hist][::-1]
     assert math.isnan(got[1]) and got[2] == math.inf and got[3] == -math.inf and got[5] == 1e308
+    assert math.copysign(1, got[4]) == -1.0  # -0.0 keeps its sign
     assert all(isinstance(m, Metric) for m in hist)
     # latest value: the largest (step, timestamp, value)
     assert client.get_run(rid).data.metrics["m"] == 0.5

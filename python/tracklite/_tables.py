@@ -1,4 +1,4 @@
-"""Printing result tables in the terminal, rendered by DuckDB's own box printer."""
+"""Printing result tables in the terminal (with ``rich``)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,42 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_rows: int = 50) -> str:
-    """Rows as a boxed text table (DuckDB's renderer, so it matches ``duckdb`` CLI output)."""
-    import duckdb
-    import pyarrow as pa
+def render(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    max_rows: int | None = None,
+    keep_whole: Sequence[str] = ("run_id",),
+) -> str:
+    """Rows as a boxed text table; columns named in ``keep_whole`` are never cut."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
 
-    data = {c: [None if r[i] is None else str(r[i]) for r in rows] for i, c in enumerate(columns)}
-    table = pa.table({c: pa.array(v, type=pa.string()) for c, v in data.items()})
-    con = duckdb.connect()
-    try:
-        rel = con.from_arrow(table)
-        return str(rel.limit(max_rows)) if len(rows) > max_rows else str(rel)
-    finally:
-        con.close()
+    table = Table(box=box.SQUARE, header_style="bold")
+    for name in columns:
+        whole = name in keep_whole
+        table.add_column(name, no_wrap=whole, min_width=32 if whole else None, overflow="fold")
+    shown = rows if max_rows is None else rows[:max_rows]
+    for row in shown:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    if max_rows is not None and len(rows) > max_rows:
+        table.caption = f"{max_rows} of {len(rows)} rows"
+    console = Console(width=160, record=True, file=_Null(), color_system=None)
+    console.print(table)
+    return console.export_text().rstrip("\n")
 
 
 def render_query(con: Any, query: str, params: Sequence[Any] | None = None) -> str:
     """The result of a SQL query on ``con`` as a boxed text table."""
-    con.complete()  # a relation cannot start while an execute() result is unread
-    rel = con.sql(query, params=params) if params else con.sql(query)
-    return str(rel)
+    result = con.execute(query, params or [])
+    columns = [d[0] for d in result.description]
+    return render(columns, result.fetchall())
+
+
+class _Null:
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass

@@ -372,7 +372,7 @@ class DuckDBStore(TrackingStore):
         con.complete()  # a relation cannot start while an execute() result is unread
         return con.sql(
             "SELECT step, timestamp, value FROM metrics WHERE run_key = ? AND key_id = "
-            "(SELECT key_id FROM metric_keys WHERE key = ?)",
+            "(SELECT key_id FROM metric_keys WHERE key = ?) ORDER BY step, timestamp, value",
             params=[run_key, key],
         )
 
