@@ -22,6 +22,7 @@ refused inside every worker (attempts are reported as ``network_attempts``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -152,10 +153,8 @@ def _mlflow(tool: str, tmp: Path) -> Any:
 def _mlflow_experiment(mlflow: Any, tmp: Path) -> None:
     # Artifacts go next to, not inside, the store directory so sizes count metrics only.
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        try:
+        with contextlib.suppress(Exception):  # created concurrently by another process
             mlflow.create_experiment(EXPERIMENT, artifact_location=(tmp / "artifacts").as_uri())
-        except Exception:
-            pass  # created concurrently by another process
     mlflow.set_experiment(EXPERIMENT)
 
 
@@ -184,9 +183,7 @@ def _trackio_count(tmp: Path, run_name: str | None = None) -> int:
             if run_name is None:
                 total += con.execute("select count(*) from metrics").fetchone()[0]
             else:
-                total += con.execute(
-                    "select count(*) from metrics where run_name = ?", (run_name,)
-                ).fetchone()[0]
+                total += con.execute("select count(*) from metrics where run_name = ?", (run_name,)).fetchone()[0]
         except sqlite3.OperationalError:
             pass
         finally:
@@ -215,12 +212,7 @@ def _tracklite_count(tl: Any, run_id: str, key: str, *, max_objects: int = 3_000
     if hasattr(tl, "sql"):
         for table in ("metric_history", "metrics"):
             try:
-                return _scalar(
-                    tl.sql(
-                        f"select count(*) from {table} "
-                        f"where run_id = '{run_id}' and key = '{key}'"
-                    )
-                )
+                return _scalar(tl.sql(f"select count(*) from {table} where run_id = '{run_id}' and key = '{key}'"))
             except Exception:
                 continue
     client = tl.Client()
@@ -249,9 +241,7 @@ def _mlflow_sqlite_count(tmp: Path, run_id: str, key: str) -> int:
     con = sqlite3.connect(db, timeout=60)
     try:
         return int(
-            con.execute(
-                "select count(*) from metrics where run_uuid = ? and key = ?", (run_id, key)
-            ).fetchone()[0]
+            con.execute("select count(*) from metrics where run_uuid = ? and key = ?", (run_id, key)).fetchone()[0]
         )
     except sqlite3.OperationalError:
         return 0
@@ -432,10 +422,7 @@ def w_size(tool: str, tmp: Path, p: dict[str, Any]) -> dict[str, Any]:
                 part = values[start : start + 1000].tolist()
                 client.log_batch(
                     run.info.run_id,
-                    metrics=[
-                        Metric(KEY, v, ts0 + (start + j) * 10, start + j)
-                        for j, v in enumerate(part)
-                    ],
+                    metrics=[Metric(KEY, v, ts0 + (start + j) * 10, start + j) for j, v in enumerate(part)],
                 )
     elif tool == "trackio":
         trackio = _trackio_init()
@@ -558,7 +545,7 @@ def w_writer(tool: str, tmp: Path, p: dict[str, Any]) -> dict[str, Any]:
         except Exception as e:
             out["error"] = f"{type(e).__name__}: {e}"[:300]
     elif tool == "trackio":
-        import trackio  # noqa: F401
+        import trackio
 
         t0 = _wait_for_go()
         try:
@@ -584,6 +571,7 @@ def w_reader(tool: str, tmp: Path, p: dict[str, Any]) -> dict[str, Any]:
         import mlflow  # noqa: F401
     elif tool == "trackio":
         import trackio  # noqa: F401
+    interval = float(p.get("interval", 0.0))
     _wait_for_go()
     reads = errors = 0
     first_error = None
@@ -611,6 +599,8 @@ def w_reader(tool: str, tmp: Path, p: dict[str, Any]) -> dict[str, Any]:
                     continue
                 _trackio_count(tmp)
             reads += 1
+            if interval:
+                time.sleep(interval)
         except Exception as e:
             errors += 1
             first_error = first_error or f"{type(e).__name__}: {e}"[:300]
@@ -722,10 +712,8 @@ def dir_bytes(path: Path, *, only_under: str | None = None) -> int:
         if only_under is not None and only_under not in Path(root).parts:
             continue
         for name in files:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                pass
     return total
 
 
@@ -806,7 +794,11 @@ def run_sigkill(tool: str, n: int, delay: float, *, timeout: float = 600) -> dic
     try:
         t0 = time.perf_counter()
         killed = run_worker(
-            tool, "sigkill_log", {"n": n, "delay": delay}, tmp=tmp, expect_kill=True,
+            tool,
+            "sigkill_log",
+            {"n": n, "delay": delay},
+            tmp=tmp,
+            expect_kill=True,
             timeout=timeout,
         )
         seconds = time.perf_counter() - t0
@@ -821,12 +813,44 @@ def run_sigkill(tool: str, n: int, delay: float, *, timeout: float = 600) -> dic
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _dump_stack(pid: int, dest: Path) -> None:
+    """Best effort: where a hung worker is stuck (needs ``py-spy``; silently skipped)."""
+    exe = shutil.which("py-spy")
+    if exe is None:
+        return
+    try:
+        proc = subprocess.run([exe, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30)
+        dest.write_text(proc.stdout)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
+def _innermost(dump: str) -> str:
+    """``" in f (file:line) <- g (...)"`` from a py-spy dump of the main thread."""
+    frames = []
+    for line in dump.splitlines()[1:]:
+        if line.startswith("Thread ") and frames:
+            break
+        if line.startswith("    "):
+            frames.append(line.strip())
+    return f" in {' <- '.join(frames[:3])}" if frames else ""
+
+
 def run_multiproc(
-    tool: str, procs: int, m: int, *, precreate: bool = False, timeout: float = 900
+    tool: str,
+    procs: int,
+    m: int,
+    *,
+    precreate: bool = False,
+    reader_interval: float = 0.0,
+    timeout: float = 180,
 ) -> dict[str, Any]:
     """``procs`` writers (``m`` points each, own run) plus one reader, released at once on a
     store that does not exist yet. Wall time runs from the release to the last writer's exit
-    (each writer ends its run, which flushes); points are then counted by a fresh process."""
+    (each writer ends its run, which flushes); points are then counted by a fresh process.
+    Writers still running ``timeout`` s after the release are killed and reported as hung
+    (with their stack if ``py-spy`` is installed). The reader reads in a tight loop, or every
+    ``reader_interval`` s."""
     tmp = new_tmp(tool)
     env = worker_env(tool, tmp)
     children: list[subprocess.Popen[str]] = []
@@ -845,8 +869,13 @@ def run_multiproc(
             err = open(logs / f"{name}.err", "w+")  # noqa: SIM115
             files.extend([out, err])
             return subprocess.Popen(
-                _cmd(tool, scenario, tmp, params), env=env, cwd=tmp, stdin=subprocess.PIPE,
-                stdout=out, stderr=err, text=True,
+                _cmd(tool, scenario, tmp, params),
+                env=env,
+                cwd=tmp,
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                text=True,
             )
 
         def text(name: str) -> str:
@@ -854,7 +883,7 @@ def run_multiproc(
 
         for k in range(procs):
             children.append(start("writer", {"m": m, "index": k}, f"writer-{k}"))
-        reader = start("reader", {}, "reader")
+        reader = start("reader", {"interval": reader_interval}, "reader")
         everyone.extend([*children, reader])
         names = [f"writer-{k}" for k in range(procs)] + ["reader"]
         # Wait until every process has imported its library and is blocked on stdin.
@@ -878,26 +907,36 @@ def run_multiproc(
             assert c.stdin is not None
             c.stdin.write("go\n")
             c.stdin.flush()
-        for c in children:
-            c.wait(timeout=timeout)
+        hung = []
+        for k, c in enumerate(children):
+            try:
+                c.wait(timeout=max(0.1, timeout - (time.perf_counter() - t0)))
+            except subprocess.TimeoutExpired:
+                hung.append(k)
         wall = time.perf_counter() - t0
+        for k in hung:
+            _dump_stack(children[k].pid, logs / f"writer-{k}.stack")
+            children[k].kill()
+            children[k].wait()
         assert reader.stdin is not None
         reader.stdin.write("stop\n")
         reader.stdin.flush()
-        reader.wait(timeout=120)
+        try:
+            reader.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            reader.kill()
+            reader.wait()
         for f in files:
             f.close()
-        outs = [
-            (text(f"writer-{k}.out"), text(f"writer-{k}.err"), c.returncode)
-            for k, c in enumerate(children)
-        ]
+        outs = [(text(f"writer-{k}.out"), text(f"writer-{k}.err"), c.returncode) for k, c in enumerate(children)]
         rout, rerr = text("reader.out"), text("reader.err")
         writers = [_parse(o, e, rc) for o, e, rc in outs]
+        for k in hung:
+            stack = logs / f"writer-{k}.stack"
+            where = _innermost(stack.read_text()) if stack.exists() else ""
+            writers[k] = {"error": f"hung: killed after {timeout:.0f} s{where}"}
         run_ids = [
-            line[len(RUN_TAG) :].strip()
-            for o, _e, _rc in outs
-            for line in o.splitlines()
-            if line.startswith(RUN_TAG)
+            line[len(RUN_TAG) :].strip() for o, _e, _rc in outs for line in o.splitlines() if line.startswith(RUN_TAG)
         ]
         for w in writers:
             if "unavailable" in w:
@@ -917,6 +956,8 @@ def run_multiproc(
             "arrived": arrived,
             "lost": expected - arrived,
             "runs_started": len(run_ids),
+            "writers_hung": len(hung),
+            "timeout_seconds": timeout,
             "wall_seconds": wall,
             "points_per_s": arrived / wall,
             "attempted_points_per_s": expected / wall,
@@ -943,13 +984,11 @@ def import_time(module: str | None, *, reps: int = 5) -> dict[str, Any]:
     try:
         for _ in range(reps):
             t0 = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, "-c", code], env=env, cwd=tmp, capture_output=True, text=True
-            )
+            proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp, capture_output=True, text=True)
             elapsed = time.perf_counter() - t0
             if proc.returncode != 0:
                 tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
-                msg = f"`python -c \"{code}\"` failed: {tail[0]}"
+                msg = f'`python -c "{code}"` failed: {tail[0]}'
                 if module == "tracklite":
                     return {"unavailable": f"tracklite not importable: {tail[0]}"}
                 return {"error": msg}

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benches/tracking.py                 # everything (~10 minutes on 2 cores)
+    python benches/tracking.py                 # everything (~12 minutes on 2 cores)
     python benches/tracking.py --quick         # smaller N everywhere (< 2 minutes)
     python benches/tracking.py --only fluent   # one scenario (name or number 1-6), repeatable
 
@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import sys
 import time
 from importlib import metadata
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import peers  # noqa: E402
+import peers
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-out" / "tracking.json"
@@ -70,6 +69,7 @@ PLANS: dict[str, dict[str, Any]] = {
             "mlflow-sync": 300,
             "mlflow-sync-pre": 300,
             "trackio": 20_000,
+            "timeout": 180,
         },
         "import_reps": 5,
     },
@@ -91,10 +91,11 @@ PLANS: dict[str, dict[str, Any]] = {
         },
         "sigkill": {"tracklite": 200_000, "mlflow-async": 1_000, "trackio": 10_000},
         "multiproc": {
-            "procs": [4, 8],
+            "procs": [4],  # 8 as well in the full run; each MLflow process costs ~2 s to start
             "tracklite": 20_000,
             "mlflow-sync": 50,
             "trackio": 2_000,
+            "timeout": 60,
         },
         "import_reps": 3,
     },
@@ -256,9 +257,7 @@ def repeated(tool: str, scenario: str, params: dict[str, Any], repeat: int, key:
 
 def s_fluent(rep: Report, plan: dict[str, Any]) -> None:
     p, repeat = plan["fluent"], plan["repeat"]
-    res = {
-        tool: repeated(tool, "fluent", {"n": n}, repeat, "points_per_s") for tool, n in p.items()
-    }
+    res = {tool: repeated(tool, "fluent", {"n": n}, repeat, "points_per_s") for tool, n in p.items()}
     rep.raw["fluent"] = res
     tl = rep.tl_value(res["tracklite"], lambda r: r["points_per_s"])
     measure = "log_metric loop + flush"
@@ -270,13 +269,27 @@ def s_fluent(rep: Report, plan: dict[str, Any]) -> None:
             rep.notes.append(f"1 {PEER_LABEL[peer]}: stored {r['stored']} of {r['n']} points")
     floor = res["floor"]
     rep.row(
-        "1", measure, PEER_LABEL["floor"], p["tracklite"], p["floor"], tl,
-        floor.get("points_per_s"), "pts/s", "higher (1x = the floor)",
+        "1",
+        measure,
+        PEER_LABEL["floor"],
+        p["tracklite"],
+        p["floor"],
+        tl,
+        floor.get("points_per_s"),
+        "pts/s",
+        "higher (1x = the floor)",
     )
     tl_ns = rep.tl_value(res["tracklite"], lambda r: r["ns_per_call"])
     rep.row(
-        "1", "  same, in ns per call", PEER_LABEL["floor"], p["tracklite"], p["floor"],
-        tl_ns, floor.get("ns_per_call"), "ns", "lower (1x = the floor)",
+        "1",
+        "  same, in ns per call",
+        PEER_LABEL["floor"],
+        p["tracklite"],
+        p["floor"],
+        tl_ns,
+        floor.get("ns_per_call"),
+        "ns",
+        "lower (1x = the floor)",
     )
     r = res["tracklite"]
     if tl is not None and r.get("stored") not in (None, r.get("n")):
@@ -292,19 +305,35 @@ def s_fluent(rep: Report, plan: dict[str, Any]) -> None:
 
 def s_series(rep: Report, plan: dict[str, Any]) -> None:
     p, repeat = plan["series"], plan["repeat"]
-    res = {
-        tool: repeated(tool, "series", {"n": n}, repeat, "points_per_s") for tool, n in p.items()
-    }
+    res = {tool: repeated(tool, "series", {"n": n}, repeat, "points_per_s") for tool, n in p.items()}
     rep.raw["series"] = res
     tl = rep.tl_value(res["tracklite"], lambda r: r["points_per_s"])
     tl_call = rep.tl_value(res["tracklite"], lambda r: r["points_per_s_call"])
     for peer in [t for t in ("mlflow-sync", "mlflow-async") if t in p]:
         label = PEER_LABEL[peer] + " log_batch"
         pv = rep.peer_value(label, res[peer], lambda r: r["points_per_s"])
-        rep.row("2", "log_metric_series(numpy) + flush", label, p["tracklite"], p[peer], tl, pv,
-                "pts/s", "higher")
-        rep.row("2", "  same, call only (no flush)", label, p["tracklite"], p[peer], tl_call, pv,
-                "pts/s", "higher")
+        rep.row(
+            "2",
+            "log_metric_series(numpy) + flush",
+            label,
+            p["tracklite"],
+            p[peer],
+            tl,
+            pv,
+            "pts/s",
+            "higher",
+        )
+        rep.row(
+            "2",
+            "  same, call only (no flush)",
+            label,
+            p["tracklite"],
+            p[peer],
+            tl_call,
+            pv,
+            "pts/s",
+            "higher",
+        )
     r = res["tracklite"]
     if tl is not None and r.get("stored") not in (None, -1, r.get("n")):
         rep.notes.append(f"2 tracklite: stored {r['stored']} of {r['n']} points after flush")
@@ -358,8 +387,17 @@ def s_size(rep: Report, plan: dict[str, Any]) -> None:
             pv = None
         else:
             pv = per_point(peer)(r)
-        rep.row("3", "bytes/point, float64 curve", PEER_LABEL[peer], p["tracklite"], p[peer],
-                tl, pv, "B/pt", "lower")
+        rep.row(
+            "3",
+            "bytes/point, float64 curve",
+            PEER_LABEL[peer],
+            p["tracklite"],
+            p[peer],
+            tl,
+            pv,
+            "B/pt",
+            "lower",
+        )
         rep.net_check(f"3 {peer}", r["full"])
 
 
@@ -371,11 +409,7 @@ def s_sigkill(rep: Report, plan: dict[str, Any]) -> None:
             progress(f"sigkill: {tool} n={n}, kill {delay:.1f} s after the loop")
             res[f"{tool}@{delay}"] = peers.run_sigkill(tool, n, delay)
         tl = rep.tl_value(res[f"tracklite@{delay}"], lambda r: r["fraction"])
-        measure = (
-            "SIGKILL right after loop: recovered"
-            if delay == 0
-            else "SIGKILL 0.2 s after loop: recovered"
-        )
+        measure = "SIGKILL right after loop: recovered" if delay == 0 else "SIGKILL 0.2 s after loop: recovered"
         for peer in ("mlflow-async", "trackio"):
             pv = rep.peer_value(PEER_LABEL[peer], res[f"{peer}@{delay}"], lambda r: r["fraction"])
             rep.row(tag, measure, PEER_LABEL[peer], p["tracklite"], p[peer], tl, pv, "%", "higher")
@@ -388,13 +422,20 @@ def s_multiproc(rep: Report, plan: dict[str, Any]) -> None:
     p = plan["multiproc"]
     res: dict[str, Any] = {}
     tools = [t for t in ("tracklite", "mlflow-sync", "mlflow-sync-pre", "trackio") if t in p]
+    reader = "a tight loop" if not plan["reader_interval"] else f"every {plan['reader_interval']} s"
+    rep.notes.append(f"5 the reader process reads in {reader}")
     for procs in p["procs"]:
         for tool in tools:
             m = p[tool]
             progress(f"multiproc: {tool} {procs} writers x {m:,} points + 1 reader")
             real = "mlflow-sync" if tool == "mlflow-sync-pre" else tool
             res[f"{tool}@{procs}"] = peers.run_multiproc(
-                real, procs, m, precreate=tool == "mlflow-sync-pre"
+                real,
+                procs,
+                m,
+                precreate=tool == "mlflow-sync-pre",
+                reader_interval=plan["reader_interval"],
+                timeout=p["timeout"],
             )
         tlr = res[f"tracklite@{procs}"]
         tl = rep.tl_value(tlr, lambda r: r["points_per_s"])
@@ -402,16 +443,25 @@ def s_multiproc(rep: Report, plan: dict[str, Any]) -> None:
         def text(r: dict[str, Any], v: float | None) -> str:
             if v is None:
                 return "n/a"
-            return f"{fmt(v, 'pts/s')} ({r['arrived'] / r['expected'] * 100:.0f}% arrived)"
+            hung = f", {r['writers_hung']} hung" if r.get("writers_hung") else ""
+            return f"{fmt(v, 'pts/s')} ({r['arrived'] / r['expected'] * 100:.0f}% arrived{hung})"
 
         label_peers = [t for t in tools if t != "tracklite"]
         for peer in label_peers:
             r = res[f"{peer}@{procs}"]
             pv = rep.peer_value(PEER_LABEL[peer], r, lambda r: r["points_per_s"])
             rep.row(
-                "5", f"{procs} writers + 1 reader, new store", PEER_LABEL[peer],
-                f"{procs}x{fmt_n(p['tracklite'])}", f"{procs}x{fmt_n(p[peer])}", tl, pv,
-                "pts/s", "higher", tl_text=text(tlr, tl), peer_text=text(r, pv),
+                "5",
+                f"{procs} writers + 1 reader, new store",
+                PEER_LABEL[peer],
+                f"{procs}x{fmt_n(p['tracklite'])}",
+                f"{procs}x{fmt_n(p[peer])}",
+                tl,
+                pv,
+                "pts/s",
+                "higher",
+                tl_text=text(tlr, tl),
+                peer_text=text(r, pv),
             )
         for tool in tools:
             r = res[f"{tool}@{procs}"]
@@ -421,11 +471,13 @@ def s_multiproc(rep: Report, plan: dict[str, Any]) -> None:
                     f"5 {label}, {procs} writers: {r['arrived']:,} of {r['expected']:,} points "
                     f"arrived ({r['lost']:,} lost), {r['writers_failed']} writer(s) failed"
                 )
+                if r.get("writers_hung"):
+                    msg += f" ({r['writers_hung']} hung, killed after {r['timeout_seconds']:.0f} s)"
                 if r["failed_log_calls"]:
                     msg += f", {r['failed_log_calls']} log calls raised"
                 errs = r["writer_errors"] or r["call_errors"]
                 if errs:
-                    msg += f"; e.g. {errs[0][:160]}"
+                    msg += f"; e.g. {errs[0][:300]}"
                 rep.notes.append(msg)
             reader = r.get("reader") or {}
             if reader.get("read_errors"):
@@ -495,20 +547,37 @@ def tracklite_build_note() -> str | None:
 
 
 def render(rep: Report, env: dict[str, Any], command: str, elapsed: float) -> str:
-    headers = ["#", "measure", "peer", "N tracklite", "N peer", "tracklite", "peer",
-               "tracklite/peer", "better"]
+    headers = [
+        "#",
+        "measure",
+        "peer",
+        "N tracklite",
+        "N peer",
+        "tracklite",
+        "peer",
+        "tracklite/peer",
+        "better",
+    ]
     body = [
-        [r["scenario"], r["measure"], r["peer"], fmt_n(r["n_tracklite"]), fmt_n(r["n_peer"]),
-         r["tracklite_text"], r["peer_text"], r["ratio_text"], r["better"]]
+        [
+            r["scenario"],
+            r["measure"],
+            r["peer"],
+            fmt_n(r["n_tracklite"]),
+            fmt_n(r["n_peer"]),
+            r["tracklite_text"],
+            r["peer_text"],
+            r["ratio_text"],
+            r["better"],
+        ]
         for r in rep.rows
     ]
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-              for i, h in enumerate(headers)]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
     right = {3, 4, 5, 6, 7}
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     v = env["versions"]
@@ -516,22 +585,25 @@ def render(rep: Report, env: dict[str, Any], command: str, elapsed: float) -> st
         "tracklite benchmarks: tracklite beside its peers, one run on this machine",
         f"machine: {env['cpus']} CPUs, {env['platform']}, Python {env['python']}",
         "versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v),
-        f"mode: {env['mode']}, fluent/series repeats: {env['repeat']} (median shown), "
-        f"total {elapsed:.0f} s",
+        f"mode: {env['mode']}, fluent/series repeats: {env['repeat']} (median shown), total {elapsed:.0f} s",
         "ratio = tracklite / peer; the 'better' column says which direction wins",
         "",
         line(headers),
         line(["-" * w for w in widths]),
     ]
     last = None
-    for r, b in zip(rep.rows, body):
+    for r, b in zip(rep.rows, body, strict=True):
         if last is not None and r["scenario"][0] != last:
             out.append("")
         last = r["scenario"][0]
         out.append(line(b))
     if rep.tracklite_unavailable:
-        out += ["", f"tracklite not importable: {rep.tracklite_unavailable.removeprefix('tracklite not importable: ')}",
-                "  (tracklite columns show n/a; build it with `maturin develop --release`)"]
+        why = rep.tracklite_unavailable.removeprefix("tracklite not importable: ")
+        out += [
+            "",
+            f"tracklite not importable: {why}",
+            "  (tracklite columns show n/a; build it with `maturin develop --release`)",
+        ]
     if env.get("build_note"):
         out += ["", env["build_note"]]
     if rep.notes:
@@ -544,21 +616,31 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller N everywhere (< 2 minutes)")
     ap.add_argument(
-        "--only", action="append", metavar="SCENARIO",
+        "--only",
+        action="append",
+        metavar="SCENARIO",
         help=f"run only this scenario: {', '.join(SCENARIOS)} or 1-6 (repeatable)",
     )
     ap.add_argument("--repeat", type=int, help="repeats of scenarios 1-2 (median is shown)")
+    ap.add_argument(
+        "--reader-interval",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="scenario 5: pause between the reader's reads (default 0: a tight loop)",
+    )
     args = ap.parse_args(argv)
 
     chosen = SCENARIOS
     if args.only:
         chosen = []
         for name in args.only:
-            for part in name.split(","):
-                part = part.strip()
+            for raw in name.split(","):
+                part = raw.strip()
                 key = SCENARIOS[int(part) - 1] if part.isdigit() and 1 <= int(part) <= 6 else part
                 if key not in SCENARIOS:
-                    ap.error(f"unknown scenario {part!r}; choose from {', '.join(SCENARIOS)} or 1-6")
+                    choices = ", ".join(SCENARIOS)
+                    ap.error(f"unknown scenario {part!r}; choose from {choices} or 1-6")
                 if key not in chosen:
                     chosen.append(key)
         chosen.sort(key=SCENARIOS.index)
@@ -567,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = dict(PLANS[mode])
     if args.repeat:
         plan["repeat"] = max(1, args.repeat)
+    plan["reader_interval"] = args.reader_interval
     command = "python " + shlex.join(sys.argv if argv is None else [sys.argv[0], *argv])
     env = {
         "mode": mode,
@@ -582,7 +665,13 @@ def main(argv: list[str] | None = None) -> int:
     timings = {}
     for name in chosen:
         t1 = time.perf_counter()
-        RUNNERS[name](rep, plan)
+        try:
+            RUNNERS[name](rep, plan)
+        except Exception as e:  # keep the other scenarios' results
+            import traceback
+
+            traceback.print_exc()
+            rep.notes.append(f"scenario {name} crashed: {type(e).__name__}: {e}")
         timings[name] = round(time.perf_counter() - t1, 1)
     env["scenario_seconds"] = timings
     elapsed = time.perf_counter() - t0

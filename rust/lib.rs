@@ -2,12 +2,14 @@
 //!
 //! * [`wal`]: the append-only metric log file format and its reader (plain Rust).
 //! * [`metrics`]: the buffered, thread-safe metric log engine and its Python classes.
+//! * [`fluent`]: the native `tracklite.log_metric` and its active-writer cell.
 //! * [`names`]: MLflow's metric-name rules.
 //! * [`errors`]: the crate's error type and its mapping to `tracklite.errors`.
 
 use pyo3::prelude::*;
 
 pub mod errors;
+pub mod fluent;
 pub mod metrics;
 pub mod names;
 pub mod wal;
@@ -20,5 +22,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metrics::PyRunWriter>()?;
     m.add_function(wrap_pyfunction!(metrics::read_log, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::validate_metric_key, m)?)?;
+    m.add_function(wrap_pyfunction!(fluent::log_metric, m)?)?;
+    m.add_function(wrap_pyfunction!(fluent::set_active_writer, m)?)?;
+    m.add_function(wrap_pyfunction!(fluent::set_log_metric_fallback, m)?)?;
     Ok(())
 }

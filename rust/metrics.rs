@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -154,6 +154,8 @@ pub struct LogCore<C> {
     stop: Mutex<bool>,
     wake: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The process that created the log; a forked child shares its file but not its thread.
+    pid: u32,
 }
 
 impl<C: Default + Send + 'static> LogCore<C> {
@@ -197,6 +199,7 @@ impl<C: Default + Send + 'static> LogCore<C> {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             thread: Mutex::new(None),
+            pid: std::process::id(),
         });
         if !interval.is_zero() {
             let worker = Arc::clone(&core);
@@ -246,6 +249,11 @@ impl<C: Default + Send + 'static> LogCore<C> {
     /// Points buffered and not yet written.
     pub fn pending_points(&self) -> usize {
         lock(&self.buf).pending()
+    }
+
+    /// Whether this is a forked child's copy of the log (a `getpid` call: not for hot paths).
+    pub fn in_forked_child(&self) -> bool {
+        std::process::id() != self.pid
     }
 
     pub fn is_closed(&self) -> bool {
@@ -334,7 +342,19 @@ impl<C: Default + Send + 'static> LogCore<C> {
 
     /// Stops the flusher, writes (and syncs) what is buffered, closes the file and releases its
     /// lock. Idempotent; returns the final length of the file.
+    ///
+    /// In a forked child this only marks its copy closed: the flusher thread does not exist there,
+    /// and the file, its `flock` (shared across the fork) and the buffered points are the parent's.
     pub fn close(&self) -> Result<u64> {
+        if self.in_forked_child() {
+            match self.buf.try_lock() {
+                Ok(mut b) => b.closed = true,
+                Err(TryLockError::Poisoned(p)) => p.into_inner().closed = true,
+                // Held by a parent thread at the fork: never released here.
+                Err(TryLockError::WouldBlock) => {}
+            }
+            return Ok(self.written());
+        }
         lock(&self.buf).closed = true;
         *lock(&self.stop) = true;
         self.wake.notify_all();
@@ -835,8 +855,12 @@ impl PyMetricLog {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let core = &self.handle.0;
         let result = py.detach(|| core.close());
-        // Drop the cached key strings while attached.
-        let cache = std::mem::take(&mut lock(&core.buf).cache);
+        // Drop the cached key strings while attached (a forked child's copy may be locked forever).
+        let cache = if core.in_forked_child() {
+            KeyCache::default()
+        } else {
+            std::mem::take(&mut lock(&core.buf).cache)
+        };
         drop(cache);
         result?;
         Ok(())
@@ -893,11 +917,11 @@ pub struct PyRunWriter {
     run_id: String,
 }
 
-#[pymethods]
 impl PyRunWriter {
-    /// Buffers one point (the hot path).
-    #[pyo3(signature = (key, value, step = None, timestamp = None))]
-    fn log(
+    /// `RunWriter.log`: validates and buffers one point. Shared with the fluent
+    /// [`crate::fluent::log_metric`] fast path.
+    #[inline]
+    pub(crate) fn log_point(
         &self,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
@@ -935,6 +959,21 @@ impl PyRunWriter {
             value: value_f,
         });
         Ok(())
+    }
+}
+
+#[pymethods]
+impl PyRunWriter {
+    /// Buffers one point (the hot path).
+    #[pyo3(signature = (key, value, step = None, timestamp = None))]
+    fn log(
+        &self,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.log_point(key, value, step, timestamp)
     }
 
     /// Logs a whole series of one key; returns the number of points logged.

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import tracklite
 from tracklite.store import _STORES
 from tracklite.tracking import fluent
@@ -21,9 +20,7 @@ def _reset() -> None:
             tracklite.end_run()
         except Exception:  # noqa: BLE001 - the store may be gone already
             fluent._active_runs.pop()
-    fluent._writer = None
-    fluent._active_experiment_id = None
-    fluent._last_active_run_id = None
+    fluent._reset_state()
     for store in list(_STORES.values()):
         store.close()  # type: ignore[attr-defined]
     _STORES.clear()
@@ -63,7 +60,9 @@ def populated(client: tracklite.Client) -> dict[str, str]:
     return ids
 
 
-def run_python(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh Python interpreter (a real separate process)."""
 
     full_env = {**os.environ, **(env or {})}

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import tracklite
 from tracklite import Client
 from tracklite.store import artifacts as art

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click import Group
-
 from tracklite.cli import main
 
 

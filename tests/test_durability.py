@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_python
-
 import tracklite
+from conftest import run_python
 from tracklite import Client
 
 _KILLED_WRITER = """
@@ -217,3 +216,23 @@ def test_reader_while_writer_holds_nothing_long(tmp_path: Path) -> None:
         from conftest import _reset
 
         _reset()
+
+
+def _child_logs(run_id: str) -> None:
+    tracklite.Client().log_metric(run_id, "child", 2.0, step=1)
+    tracklite.log_metric("child_fluent", 3.0)  # the parent's active run, through the child's own log
+    tracklite.flush()  # a multiprocessing child leaves with os._exit, skipping exit hooks
+
+
+def test_forked_child_logs_through_its_own_log(store_path: str) -> None:
+    import multiprocessing
+
+    with tracklite.start_run() as run:
+        tracklite.log_metric("parent", 1.0)
+        child = multiprocessing.get_context("fork").Process(target=_child_logs, args=(run.info.run_id,))
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        tracklite.log_metric("parent", 1.5, step=1)
+    metrics = tracklite.get_run(run.info.run_id).data.metrics
+    assert metrics == {"parent": 1.5, "child": 2.0, "child_fluent": 3.0}

@@ -6,16 +6,17 @@ import math
 import uuid
 from pathlib import Path
 
+import tracklite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import tracklite
 from tracklite import Client
 from tracklite.store import _STORES
 
 # MLflow's key alphabet: unicode word characters plus '-', '.', ' ', ':' and '/'
 _key_chars = st.characters(categories=("L", "N"), include_characters="_-. :")
-_segment = st.text(_key_chars, min_size=1, max_size=20).filter(lambda s: s not in (".", "..") and not s.startswith(".."))
+_segment = st.text(_key_chars, min_size=1, max_size=20).filter(
+    lambda s: s not in (".", "..") and not s.startswith("..")
+)
 keys = st.lists(_segment, min_size=1, max_size=3).map("/".join).filter(lambda k: len(k) <= 250)
 values = st.text(max_size=300)
 floats = st.floats(allow_nan=True, allow_infinity=True)

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 import tracklite
 from tracklite import Client, Metric, Param, RunTag, ViewType
 
@@ -40,10 +39,9 @@ def test_fluent_run_lifecycle(store_path: str) -> None:
 
 
 def test_exception_in_with_block_fails_run(store_path: str) -> None:
-    with pytest.raises(RuntimeError):
-        with tracklite.start_run() as run:
-            tracklite.log_metric("x", 1.0)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), tracklite.start_run() as run:
+        tracklite.log_metric("x", 1.0)
+        raise RuntimeError("boom")
     got = tracklite.get_run(run.info.run_id)
     assert got.info.status == "FAILED"
     assert got.data.metrics == {"x": 1.0}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 import tracklite
 from tracklite import Client, Metric, Param, RunTag
 
@@ -79,9 +78,8 @@ def test_batch_is_all_or_nothing(client: Client, run_id: str) -> None:
 
 
 def test_fluent_log_metrics_all_or_nothing(store_path: str) -> None:
-    with tracklite.start_run() as run:
-        with pytest.raises(tracklite.InvalidParameterValue):
-            tracklite.log_metrics({"ok": 1.0, "bad name*": 2.0})
+    with tracklite.start_run() as run, pytest.raises(tracklite.InvalidParameterValue):
+        tracklite.log_metrics({"ok": 1.0, "bad name*": 2.0})
     assert tracklite.get_run(run.info.run_id).data.metrics == {}
 
 

@@ -6,13 +6,22 @@ Users never import this module; ``tracklite`` wraps it. Everything here is threa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from typing import Final, SupportsFloat, SupportsIndex, TypedDict, final
-
-from collections.abc import Iterable
 
 from typing_extensions import Buffer
 
-__all__ = ["__version__", "WAL_MAGIC", "MetricLog", "RunWriter", "read_log", "validate_metric_key"]
+__all__ = [
+    "WAL_MAGIC",
+    "MetricLog",
+    "RunWriter",
+    "__version__",
+    "log_metric",
+    "read_log",
+    "set_active_writer",
+    "set_log_metric_fallback",
+    "validate_metric_key",
+]
 
 __version__: Final[str]
 WAL_MAGIC: Final[bytes]
@@ -66,7 +75,9 @@ class MetricLog:
         OSError: The file cannot be created, locked or written.
     """
 
-    def __new__(cls, path: str | os.PathLike[str], *, flush_interval_ms: int = 100, fsync: bool = True) -> MetricLog: ...
+    def __new__(
+        cls, path: str | os.PathLike[str], *, flush_interval_ms: int = 100, fsync: bool = True
+    ) -> MetricLog: ...
     def run_writer(self, run_id: str) -> RunWriter:
         """A writer logging into this file for ``run_id``.
 
@@ -211,4 +222,35 @@ def validate_metric_key(key: str) -> None:
 
     Raises:
         tracklite.errors.InvalidParameterValue: With MLflow's message.
+    """
+
+def log_metric(
+    key: str,
+    value: SupportsFloat,
+    step: SupportsIndex | None = None,
+    timestamp: SupportsIndex | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+) -> None:
+    """``tracklite.log_metric``: logs one point to the active run (starting one if none is active).
+
+    With no ``run_id`` and an active writer (:func:`set_active_writer`) this is exactly
+    :meth:`RunWriter.log` of that writer (``synchronous`` is ignored). Otherwise it calls the
+    fallback (:func:`set_log_metric_fallback`) as ``fn(key, value, step=step,
+    timestamp=timestamp, synchronous=synchronous, run_id=run_id)`` and returns its result.
+
+    Raises:
+        tracklite.errors.InvalidParameterValue: An invalid key, value, step or timestamp.
+        ValueError: The active writer's log is closed.
+        RuntimeError: The fallback is needed and none is set.
+    """
+
+def set_active_writer(writer: RunWriter | None) -> None:
+    """Sets (``None``: clears) the process-wide writer :func:`log_metric` logs to."""
+
+def set_log_metric_fallback(fn: Callable[..., None]) -> None:
+    """Sets the function :func:`log_metric` calls when it has no active writer or gets a ``run_id``.
+
+    Raises:
+        TypeError: ``fn`` is not callable.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,21 +28,6 @@ def render(
         table.add_row(*("" if v is None else str(v) for v in row))
     if max_rows is not None and len(rows) > max_rows:
         table.caption = f"{max_rows} of {len(rows)} rows"
-    console = Console(width=160, record=True, file=_Null(), color_system=None)
-    console.print(table)
-    return console.export_text().rstrip("\n")
-
-
-def render_query(con: Any, query: str, params: Sequence[Any] | None = None) -> str:
-    """The result of a SQL query on ``con`` as a boxed text table."""
-    result = con.execute(query, params or [])
-    columns = [d[0] for d in result.description]
-    return render(columns, result.fetchall())
-
-
-class _Null:
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
+    out = io.StringIO()
+    Console(width=160, file=out, color_system=None).print(table)
+    return out.getvalue().rstrip("\n")

@@ -69,14 +69,23 @@ def runs_list(store: str | None, experiment: str | None, show_all: bool, limit: 
     if experiment is not None:
         exps = [e for e in exps if experiment in (e.name, e.experiment_id)]
         if not exps:
-            raise click.ClickException(f"no experiment named or numbered '{experiment}'; see `tracklite experiments list`")
+            raise click.ClickException(
+                f"no experiment named or numbered '{experiment}'; see `tracklite experiments list`"
+            )
     names = {e.experiment_id: e.name for e in exps}
     found = client.store.list_runs(list(names), view, limit)
     rows = []
     for r in found:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.data.metrics.items())[:4])
         rows.append(
-            [r.info.run_id, r.info.run_name, names.get(r.info.experiment_id), r.info.status, _fmt_time(r.info.start_time), metrics]
+            [
+                r.info.run_id,
+                r.info.run_name,
+                names.get(r.info.experiment_id),
+                r.info.status,
+                _fmt_time(r.info.start_time),
+                metrics,
+            ]
         )
     if not rows:
         click.echo("no runs yet; log some with `tracklite demo` or tracklite.start_run()")
@@ -154,7 +163,10 @@ def experiments_list(store: str | None, show_all: bool) -> None:
         counts[run.info.experiment_id] = counts.get(run.info.experiment_id, 0) + 1
     from tracklite._tables import render
 
-    rows = [[e.experiment_id, e.name, e.lifecycle_stage, counts.get(e.experiment_id, 0), _fmt_time(e.creation_time)] for e in exps]
+    rows = [
+        [e.experiment_id, e.name, e.lifecycle_stage, counts.get(e.experiment_id, 0), _fmt_time(e.creation_time)]
+        for e in exps
+    ]
     click.echo(render(["experiment_id", "name", "lifecycle", "runs", "created"], rows))
 
 
@@ -189,9 +201,14 @@ def doctor(store: str | None) -> None:
     logs = stats["logs"]
     click.echo(f"durability logs {len(logs)} in {client.store.logs_dir}")
     for log in logs:
-        click.echo(f"  {log['name']}  {log['bytes']:,} bytes, {log['pending_bytes']:,} not yet in the store; {log['state']}")
+        click.echo(
+            f"  {log['name']}  {log['bytes']:,} bytes, {log['pending_bytes']:,} not yet in the store; {log['state']}"
+        )
     orphans = client.store.find_orphaned_runs()
-    click.echo(f"orphaned runs   {len(orphans)} RUNNING without a live process" + (" (mark them: `tracklite runs reap`)" if orphans else ""))
+    click.echo(
+        f"orphaned runs   {len(orphans)} RUNNING without a live process"
+        + (" (mark them: `tracklite runs reap`)" if orphans else "")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

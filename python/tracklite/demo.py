@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import click
 
@@ -25,7 +26,7 @@ QUALIFY row_number() OVER (PARTITION BY p.value ORDER BY l.value) = 1
 ORDER BY final_val_loss"""
 
 
-def _train_one(lr: float, alpha: float, epochs: int, data: tuple) -> None:
+def _train_one(lr: float, alpha: float, epochs: int, data: tuple[Any, ...]) -> None:
     import numpy as np
     from sklearn.linear_model import SGDClassifier
     from sklearn.metrics import accuracy_score, log_loss
@@ -68,7 +69,7 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     import numpy as np
 
     import tracklite
-    from tracklite._tables import render, render_query
+    from tracklite._tables import render
 
     started = time.perf_counter()
     tracklite.set_tracking_uri(store)
@@ -101,8 +102,8 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     click.echo(render(["run", "learning_rate", "alpha", "val_accuracy", "val_loss", "status"], rows))
     click.echo("The store is a plain DuckDB file. Example query:\n")
     click.echo(BEST_RUN_SQL.replace("?", f"'{exp.experiment_id}'") + ";\n")
-    with client.store.connector.connect() as con:
-        click.echo(render_query(con, BEST_RUN_SQL, [exp.experiment_id]))
+    columns, result = client.store.execute_sql(BEST_RUN_SQL, [exp.experiment_id])
+    click.echo(render(columns, result))
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, or `duckdb {store}` and `FROM metric_history;`"

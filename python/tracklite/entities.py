@@ -7,7 +7,7 @@ names and meanings are MLflow's (``mlflow.entities``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 class RunStatus:
@@ -21,7 +21,7 @@ class RunStatus:
 
     _ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
     # MLflow's integer enum, used in mlruns meta.yaml files.
-    _TO_INT = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
+    _TO_INT: ClassVar[dict[str, int]] = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
 
     @staticmethod
     def is_terminated(status: str) -> bool:

@@ -140,8 +140,7 @@ def validate_timestamp(timestamp: object) -> int:
     """
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral) or int(timestamp) < 0:
         raise InvalidParameterValue(
-            f"Got invalid timestamp {timestamp!r}: timestamps are non-negative integers "
-            "(milliseconds since the epoch)."
+            f"Got invalid timestamp {timestamp!r}: timestamps are non-negative integers (milliseconds since the epoch)."
         )
     return int(timestamp)
 
@@ -177,9 +176,7 @@ def validate_experiment_name(name: object) -> str:
         InvalidParameterValue: otherwise.
     """
     if not isinstance(name, str):
-        raise InvalidParameterValue(
-            f"Invalid experiment name: {name!r}. Expects a string."
-        )
+        raise InvalidParameterValue(f"Invalid experiment name: {name!r}. Expects a string.")
     if name == "":
         raise InvalidParameterValue("Invalid experiment name: ''. Experiment names must not be empty.")
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
@@ -229,5 +226,3 @@ def no_duplicate_keys(kind: str, keys: Iterable[str]) -> None:
             f"Duplicate {kind} keys have been submitted: {dupes}. Please ensure the request contains "
             f"only one {kind} value per {kind} key."
         )
-
-

@@ -178,8 +178,7 @@ def delete_root(con: Any, root: str) -> None:
 def delete_orphan_chunks(con: Any) -> int:
     """Delete chunks no file refers to; returns how many."""
     n = con.execute(
-        "SELECT count(*) FROM artifact_chunks WHERE digest NOT IN "
-        "(SELECT DISTINCT unnest(chunks) FROM artifact_files)"
+        "SELECT count(*) FROM artifact_chunks WHERE digest NOT IN (SELECT DISTINCT unnest(chunks) FROM artifact_files)"
     ).fetchone()[0]
     if n:
         con.execute(

@@ -3,9 +3,14 @@
 DuckDB lets one process hold a file at a time, and while it does no other process can
 even read it. So tracklite never keeps the file open for long: each use opens it (or
 reuses an open connection from a burst of calls), and the connection is closed again
-once it has been idle for ``linger`` seconds. A process that finds the file locked
-waits and retries with jittered backoff up to ``lock_timeout`` seconds. See
-``docs/architecture.md`` for the measured costs behind these choices.
+once it has been idle for ``linger`` seconds.
+
+Processes take turns through a kernel lock (``flock`` on ``<store>.logs/turn.lock``)
+held exactly while they have the file open: a waiting process sleeps in the kernel and
+is woken the moment the file is free, instead of polling DuckDB's lock and losing the
+race to busier processes. Clients outside tracklite (the ``duckdb`` shell) do not take
+turns; against them a process retries with jittered backoff up to ``lock_timeout``
+seconds. See ``docs/architecture.md`` for the measured costs behind these choices.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +30,32 @@ from tracklite.store.schema import ensure_schema
 
 DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACKLITE_LOCK_TIMEOUT", "120"))
 DEFAULT_LINGER_S = float(os.environ.get("TRACKLITE_LINGER", "0.02"))
+# However busy a process is, it gives the file up after holding it this long, so that a
+# tight loop of reads or writes in one process cannot starve the others.
+MAX_HOLD_S = float(os.environ.get("TRACKLITE_MAX_HOLD", "0.1"))
+
+
+_LIVE_CONNECTORS: weakref.WeakSet[Connector] = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    # A child must not inherit an open DuckDB database: DuckDB would hand the child the
+    # parent's cached instance, and two processes would write one file from two memories.
+    for connector in list(_LIVE_CONNECTORS):
+        if connector._lock.acquire(blocking=False):
+            try:
+                if connector._users == 0:
+                    connector._close_now()
+            finally:
+                connector._lock.release()
+
+
+def _reset_after_fork() -> None:
+    for connector in list(_LIVE_CONNECTORS):
+        connector._after_fork()
+
+
+os.register_at_fork(before=_close_before_fork, after_in_child=_reset_after_fork)
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -57,11 +89,15 @@ class Connector:
         self.opens = 0
         self._lock = threading.RLock()
         self._con: Any = None
+        self._turn: Any = None  # the flocked turn.lock file while the connection is open
+        self._abandoned: list[Any] = []
         self._users = 0
+        self._opened_at = 0.0
+        self._yielded = False
         self._last_release = 0.0
         self._closer: threading.Thread | None = None
         self._wake = threading.Condition(self._lock)
-        self._pid = os.getpid()
+        _LIVE_CONNECTORS.add(self)
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
@@ -72,7 +108,6 @@ class Connector:
             StoreCorruptError: if the file is not a tracklite store.
         """
         with self._lock:
-            self._check_fork()
             if self._con is None:
                 self._con = self._open()
             self._users += 1
@@ -84,6 +119,9 @@ class Connector:
                     self._last_release = time.monotonic()
                     if self.linger <= 0:
                         self._close_now()
+                    elif self._last_release - self._opened_at > MAX_HOLD_S:
+                        self._close_now()
+                        self._yielded = True
                     else:
                         self._ensure_closer()
 
@@ -105,19 +143,38 @@ class Connector:
             if self._users == 0:
                 self._close_now()
 
-    def _check_fork(self) -> None:
-        # A forked child must not touch the parent's DuckDB handle; it opens its own.
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._con = None
-            self._users = 0
-            self._closer = None
-            self._wake = threading.Condition(self._lock)
+    def _after_fork(self) -> None:
+        # A forked child must not touch the parent's DuckDB handle or locks; it opens its own.
+        # Keep, never unlock, the parent's turn file: unlocking would release the parent's turn.
+        # Likewise keep the parent's connection object alive: closing it here would tear down
+        # DuckDB state whose threads exist only in the parent.
+        self._abandoned.append((self._turn, self._con))
+        self._turn = None
+        self._con = None
+        self._users = 0
+        self._closer = None
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
 
     def _close_now(self) -> None:
         if self._con is not None:
             con, self._con = self._con, None
-            con.close()
+            try:
+                con.close()
+            finally:
+                self._end_turn()
+
+    def _take_turn(self) -> None:
+        os.makedirs(self.logs_dir, exist_ok=True)
+        turn = open(os.path.join(self.logs_dir, "turn.lock"), "a+")  # noqa: SIM115
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        self._turn = turn
+
+    def _end_turn(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            fcntl.flock(turn, fcntl.LOCK_UN)
+            turn.close()
 
     def _ensure_closer(self) -> None:
         if self._closer is None or not self._closer.is_alive():
@@ -147,6 +204,11 @@ class Connector:
             init_lock = open(os.path.join(self.logs_dir, "init.lock"), "a+")  # noqa: SIM115
             fcntl.flock(init_lock, fcntl.LOCK_EX)
         try:
+            if self._yielded:
+                # We just gave the file up after a long hold: let a waiting process in first.
+                self._yielded = False
+                time.sleep(0.005)
+            self._take_turn()
             deadline = time.monotonic() + self.lock_timeout
             delay = 0.001
             while True:
@@ -169,6 +231,7 @@ class Connector:
                         f"cannot open store '{self.path}': {exc}; is it a tracklite store file?"
                     ) from exc
             self.opens += 1
+            self._opened_at = time.monotonic()
             if first:
                 try:
                     self.schema_version = ensure_schema(con, self.path)
@@ -176,6 +239,9 @@ class Connector:
                     con.close()
                     raise
             return con
+        except BaseException:
+            self._end_turn()
+            raise
         finally:
             if init_lock is not None:
                 fcntl.flock(init_lock, fcntl.LOCK_UN)

@@ -108,12 +108,20 @@ class DuckDBStore(TrackingStore):
 
     # -- experiments ----------------------------------------------------------------
 
-    def create_experiment(self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None) -> str:
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
         with self._write() as con:
-            row = con.execute("SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?", [name]).fetchone()
+            row = con.execute(
+                "SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?", [name]
+            ).fetchone()
             if row is not None:
-                state = " in deleted state (restore it with `Client().restore_experiment`)" if row[1] == "deleted" else ""
-                raise ResourceAlreadyExists(f"Experiment(name={name}) already exists{state}. Error: choose another name.")
+                state = (
+                    " in deleted state (restore it with `Client().restore_experiment`)" if row[1] == "deleted" else ""
+                )
+                raise ResourceAlreadyExists(
+                    f"Experiment(name={name}) already exists{state}. Error: choose another name."
+                )
             next_id = con.execute(
                 "SELECT coalesce(max(TRY_CAST(experiment_id AS BIGINT)), -1) + 1 FROM experiments"
             ).fetchone()[0]
@@ -233,9 +241,7 @@ class DuckDBStore(TrackingStore):
 
     # -- runs -----------------------------------------------------------------------
 
-    def create_run(
-        self, experiment_id: str, user_id: str, start_time: int, tags: dict[str, str], run_name: str
-    ) -> Run:
+    def create_run(self, experiment_id: str, user_id: str, start_time: int, tags: dict[str, str], run_name: str) -> Run:
         writer = self.sink.ensure_log()
         run_id = uuid.uuid4().hex
         with self._write() as con:
@@ -263,9 +269,7 @@ class DuckDBStore(TrackingStore):
     def _run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
         row = con.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
-            raise ResourceDoesNotExist(
-                f"Run with id={run_id} not found; runs are listed by `tracklite runs list`"
-            )
+            raise ResourceDoesNotExist(f"Run with id={run_id} not found; runs are listed by `tracklite runs list`")
         return int(row[0]), RunInfo(*row[1:])
 
     def _run(self, con: Any, run_id: str) -> Run:
@@ -394,7 +398,8 @@ class DuckDBStore(TrackingStore):
             ids = [
                 r[0]
                 for r in con.execute(
-                    "SELECT run_id FROM runs WHERE list_contains(?, experiment_id) AND list_contains(?, lifecycle_stage)"
+                    "SELECT run_id FROM runs "
+                    "WHERE list_contains(?, experiment_id) AND list_contains(?, lifecycle_stage)"
                     f" ORDER BY start_time DESC, run_id{limit}",
                     [[str(e) for e in experiment_ids], stages],
                 ).fetchall()
@@ -430,7 +435,8 @@ class DuckDBStore(TrackingStore):
             with self._write() as con:
                 for run_id in orphans:
                     last = con.execute(
-                        "SELECT max(timestamp) FROM metrics WHERE run_key = (SELECT run_key FROM runs WHERE run_id = ?)",
+                        "SELECT max(timestamp) FROM metrics "
+                        "WHERE run_key = (SELECT run_key FROM runs WHERE run_id = ?)",
                         [run_id],
                     ).fetchone()[0]
                     con.execute(
@@ -478,6 +484,16 @@ class DuckDBStore(TrackingStore):
         rel = _artifacts.clean_artifact_path(path)
         root = self._artifact_root(run_id)
         return b"".join(_artifacts.iter_file(self.connector.connect, root, rel))
+
+    def execute_sql(self, query: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a query over the store's tables (schema in ``docs/schema.md``).
+
+        Returns:
+            Column names and rows.
+        """
+        with self._read() as con:
+            result = con.execute(query, list(params or []))
+            return [d[0] for d in result.description], result.fetchall()
 
     # -- maintenance ----------------------------------------------------------------
 
@@ -618,4 +634,4 @@ def _experiment_order(order_by: Sequence[str] | None) -> str:
             )
         terms.append(f"{column} {direction}")
     terms += ["creation_time DESC", "TRY_CAST(experiment_id AS BIGINT) ASC"] if not terms else []
-    return ", ".join(terms + ["experiment_id ASC"])
+    return ", ".join([*terms, "experiment_id ASC"])

@@ -13,6 +13,7 @@ opens the store next (``recover``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import os
 import socket
@@ -61,7 +62,6 @@ class MetricSink:
         self._applied = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self._last_recovery = 0.0
         _LIVE_SINKS.add(self)
 
@@ -75,7 +75,6 @@ class MetricSink:
     def ensure_log(self) -> str:
         """Create this process's log file if needed; returns its name (stored on runs)."""
         with self._lock:
-            self._check_fork()
             if self._log is None:
                 from tracklite import _core
 
@@ -93,7 +92,7 @@ class MetricSink:
     def writer(self, run_id: str) -> Any:
         """The Rust ``RunWriter`` appending points of ``run_id`` to this process's log."""
         w = self._writers.get(run_id)
-        if w is not None and self._pid == os.getpid():
+        if w is not None:
             return w
         with self._lock:
             self.ensure_log()
@@ -106,9 +105,9 @@ class MetricSink:
     def has_unapplied(self) -> bool:
         """Whether points logged here are not yet in DuckDB."""
         log = self._log
-        if log is None or self._pid != os.getpid():
+        if log is None:
             return False
-        return log.pending_points > 0 or log.written_offset > self._applied
+        return bool(log.pending_points > 0 or log.written_offset > self._applied)
 
     # -- flushing -----------------------------------------------------------------
 
@@ -119,7 +118,6 @@ class MetricSink:
             The number of points moved into DuckDB.
         """
         with self._lock:
-            self._check_fork()
             if self._log is None:
                 return 0
             end = self._log.sync()
@@ -160,8 +158,6 @@ class MetricSink:
     def close(self) -> None:
         """Flush everything, close the log file and remove it once it is fully applied."""
         with self._lock:
-            if self._pid != os.getpid():
-                return
             self._stop.set()
             if self._log is None:
                 return
@@ -169,26 +165,28 @@ class MetricSink:
             self._log.close()
             self._log = None
             self._writers.clear()
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.log_path)
-            except FileNotFoundError:
-                pass
             with self.connector.transaction() as con:
                 con.execute("DELETE FROM log_progress WHERE log_name = ?", [self.log_name])
             self.connector.close()
 
-    def _check_fork(self) -> None:
-        # A forked child shares nothing with the parent's log: it starts its own.
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._log = None
-            self._writers = {}
-            self._applied = 0
-            self._stop = threading.Event()
-            self._thread = None
-            self.log_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{LOG_SUFFIX}"
+    def _after_fork(self) -> None:
+        # A forked child shares nothing with the parent's log (its thread did not survive the
+        # fork, and its lock belongs to the parent): the child starts its own on first use.
+        self._log = None
+        self._writers = {}
+        self._applied = 0
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
+        self.log_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{LOG_SUFFIX}"
 
     def _run_flusher(self) -> None:
+        # Load the flush path's libraries now, while the user's loop runs, not at the first flush.
+        import numpy  # noqa: F401
+        import pyarrow  # noqa: F401
+
         stop = self._stop
         while not stop.wait(self.db_flush_interval):
             try:
@@ -302,9 +300,7 @@ def _insert_points(con: Any, table: Any) -> None:
             WHERE l.run_key = n.run_key AND l.key_id = n.key_id
             """
         )
-        con.execute(
-            "INSERT INTO latest_metrics SELECT run_key, key_id, m.step, m.ts, m.v FROM _tracklite_latest"
-        )
+        con.execute("INSERT INTO latest_metrics SELECT run_key, key_id, m.step, m.ts, m.v FROM _tracklite_latest")
         con.execute("DROP TABLE _tracklite_latest")
     finally:
         con.unregister("_tracklite_points")
@@ -313,10 +309,16 @@ def _insert_points(con: Any, table: Any) -> None:
 _LIVE_SINKS: weakref.WeakSet[MetricSink] = weakref.WeakSet()
 
 
+def _reset_after_fork() -> None:
+    for sink in list(_LIVE_SINKS):
+        sink._after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 @atexit.register
 def _close_all_sinks() -> None:
     for sink in list(_LIVE_SINKS):
-        try:
+        with contextlib.suppress(Exception):  # at exit; an unapplied log stays for recovery
             sink.close()
-        except Exception:  # noqa: BLE001 - at exit, the log stays for recovery
-            pass

@@ -23,7 +23,8 @@ def dict_bytes(dictionary: Any, artifact_file: str) -> bytes:
     if ext in (".yaml", ".yml"):
         import yaml
 
-        return yaml.safe_dump(dictionary, default_flow_style=False, sort_keys=False, allow_unicode=True).encode("utf-8")
+        text = yaml.safe_dump(dictionary, default_flow_style=False, sort_keys=False, allow_unicode=True)
+        return str(text).encode("utf-8")
     return json.dumps(dictionary, indent=2).encode("utf-8")
 
 
@@ -41,9 +42,7 @@ def figure_bytes(figure: Any, artifact_file: str, save_kwargs: dict[str, Any] | 
     if hasattr(figure, "write_image"):
         figure.write_image(buf, format=ext or "png", **(save_kwargs or {}))
         return buf.getvalue()
-    raise InvalidParameterValue(
-        f"log_figure expects a matplotlib or plotly figure, got {type(figure).__name__}"
-    )
+    raise InvalidParameterValue(f"log_figure expects a matplotlib or plotly figure, got {type(figure).__name__}")
 
 
 def image_bytes(image: Any, artifact_file: str) -> bytes:

@@ -153,7 +153,9 @@ class Client:
         """
         from tracklite.tracking._names import generate_run_name
 
-        clean = {validate_key("tag", k): validate_value("tag", k, v, MAX_TAG_VAL_LENGTH) for k, v in (tags or {}).items()}
+        clean = {
+            validate_key("tag", k): validate_value("tag", k, v, MAX_TAG_VAL_LENGTH) for k, v in (tags or {}).items()
+        }
         name = run_name or clean.get("mlflow.runName") or generate_run_name()
         if clean.get("mlflow.runName", name) != name:
             raise InvalidParameterValue(
@@ -214,9 +216,7 @@ class Client:
         """
         self._store.metric_writer(validate_run_id(run_id)).log(key, value, step, timestamp)
 
-    def log_metric_series(
-        self, run_id: str, key: str, values: Any, steps: Any = None, timestamps: Any = None
-    ) -> int:
+    def log_metric_series(self, run_id: str, key: str, values: Any, steps: Any = None, timestamps: Any = None) -> int:
         """Log a whole series from NumPy arrays or lists; steps default to 0..n-1.
 
         Returns:
@@ -277,8 +277,7 @@ class Client:
             for p in params
         ]
         clean_tags = [
-            RunTag(validate_key("tag", t.key), validate_value("tag", t.key, t.value, MAX_TAG_VAL_LENGTH))
-            for t in tags
+            RunTag(validate_key("tag", t.key), validate_value("tag", t.key, t.value, MAX_TAG_VAL_LENGTH)) for t in tags
         ]
         self._store.log_batch(run_id, clean_metrics, clean_params, clean_tags)
 
@@ -286,9 +285,7 @@ class Client:
         """Every point of a metric, in logging order, as ``Metric`` objects."""
         return self._store.get_metric_history(validate_run_id(run_id), key)
 
-    def get_metric_series(
-        self, run_id: str, key: str, format: Literal["numpy", "arrow", "pandas"] = "numpy"
-    ) -> Any:
+    def get_metric_series(self, run_id: str, key: str, format: Literal["numpy", "arrow", "pandas"] = "numpy") -> Any:
         """A metric's points as columns, without a Python object per point.
 
         Args:

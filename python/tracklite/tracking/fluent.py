@@ -1,7 +1,8 @@
 """MLflow's fluent tracking API: module-level functions around an active-run stack.
 
-``log_metric`` is the hot path: with an active run it is one call into the Rust
-``RunWriter`` of that run (``_writer``), with nothing else in between.
+``log_metric`` is the hot path: it is ``tracklite._core.log_metric``, which logs to the
+active run's Rust ``RunWriter`` (``_writer``, mirrored into ``_core`` by ``_set_writer``) with
+no Python frame in between, and calls ``_log_metric_slow`` for everything else.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import os
 import sys
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracklite.entities import Experiment, Param, Run, RunStatus, RunTag, ViewType
+from tracklite import _core
+from tracklite.entities import Experiment, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType
 from tracklite.errors import InvalidParameterValue, InvalidState
 from tracklite.tracking._uri import get_tracking_uri
+
+if TYPE_CHECKING:
+    from tracklite.tracking.client import Client
 
 _active_runs: list[ActiveRun] = []
 _writer: Any = None  # the Rust RunWriter of the innermost active run
@@ -24,7 +29,37 @@ _last_active_run_id: str | None = None
 _atexit_registered = False
 
 
-def _client() -> Any:
+def _set_writer(writer: Any) -> None:
+    """Make ``writer`` (or None) the active run's writer, here and in ``_core.log_metric``.
+
+    A store's writer that is not a Rust ``RunWriter`` stays on the Python slow path.
+    """
+    global _writer
+    _writer = writer
+    _core.set_active_writer(writer if isinstance(writer, _core.RunWriter) else None)
+
+
+def _reset_state() -> None:
+    """Forget the active runs, experiment and writer without ending anything (tests, forks)."""
+    global _active_experiment_id, _last_active_run_id
+    _active_runs.clear()
+    _set_writer(None)
+    _active_experiment_id = None
+    _last_active_run_id = None
+
+
+def _after_fork_in_child() -> None:
+    # The parent's writer buffers into the parent's log, whose flusher thread did not survive
+    # the fork: drop it, so the next log_metric takes the slow path and gets this process's own
+    # writer from the store (which opens a new log after a fork).
+    _set_writer(None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _client() -> Client:
     from tracklite.tracking.client import Client
 
     return Client(get_tracking_uri())
@@ -41,12 +76,12 @@ class ActiveRun:
         self._run = run
 
     @property
-    def info(self) -> Any:
+    def info(self) -> RunInfo:
         """The run's ``RunInfo`` as of when it was started."""
         return self._run.info
 
     @property
-    def data(self) -> Any:
+    def data(self) -> RunData:
         """The run's ``RunData`` as of when it was started."""
         return self._run.data
 
@@ -81,13 +116,11 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     if (experiment_name is None) == (experiment_id is None):
         raise InvalidParameterValue("Must specify exactly one of: `experiment_id` or `experiment_name`.")
     client = _client()
-    if experiment_id is not None:
+    if experiment_name is None:
         exp = client.get_experiment(str(experiment_id))
     else:
-        exp = client.get_experiment_by_name(experiment_name)
-        if exp is None:
-            client.create_experiment(experiment_name)
-            exp = client.get_experiment_by_name(experiment_name)
+        found = client.get_experiment_by_name(experiment_name)
+        exp = found or client.get_experiment(client.create_experiment(experiment_name))
     if exp.lifecycle_stage != "active":
         raise InvalidState(
             f"Cannot set a deleted experiment '{exp.name}' as the active experiment. You can restore the "
@@ -145,7 +178,7 @@ def start_run(
         InvalidState: if a run is active and ``nested`` is False.
         ResourceDoesNotExist: for an unknown ``run_id`` or experiment.
     """
-    global _writer, _atexit_registered
+    global _atexit_registered
     if _active_runs and not nested:
         raise InvalidState(
             f"Run with UUID {_active_runs[-1].info.run_id} is already active. To start a new run, first end "
@@ -187,7 +220,7 @@ def start_run(
         run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
     active = ActiveRun(run)
     _active_runs.append(active)
-    _writer = store.metric_writer(run.info.run_id)
+    _set_writer(store.metric_writer(run.info.run_id))
     return active
 
 
@@ -196,7 +229,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
 
     Does nothing when no run is active.
     """
-    global _writer, _last_active_run_id
+    global _last_active_run_id
     if not _active_runs:
         return
     active = _active_runs[-1]
@@ -205,9 +238,9 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
     finally:
         _active_runs.pop()
         _last_active_run_id = active.info.run_id
-        _writer = None
+        _set_writer(None)
         if _active_runs:
-            _writer = _client().store.metric_writer(_active_runs[-1].info.run_id)
+            _set_writer(_client().store.metric_writer(_active_runs[-1].info.run_id))
 
 
 def _end_runs_at_exit() -> None:
@@ -235,7 +268,7 @@ def _run_id_or_start() -> str:
     return _active_runs[-1].info.run_id
 
 
-def log_metric(
+def _log_metric_slow(
     key: str,
     value: float,
     step: int | None = None,
@@ -243,31 +276,25 @@ def log_metric(
     synchronous: bool | None = None,
     run_id: str | None = None,
 ) -> None:
-    """Log one metric point to the active run (starting one if none is active).
+    """``log_metric`` when ``_core.log_metric`` has no active writer or gets a ``run_id``.
 
-    The point is in memory on return, durable in the process's log within the flush
-    interval (100 ms), and visible to queries after ``flush()`` or the end of the run.
-
-    Args:
-        key: Metric name (MLflow's rules: ``[/\\w.\\- :]``, at most 250 characters).
-        value: A number; NaN and infinities are kept. Bools are rejected.
-        step: Integer step, default 0.
-        timestamp: Epoch milliseconds, default now.
-        synchronous: Accepted for MLflow compatibility (logging never blocks on IO).
-        run_id: Log to this run instead of the active one.
-
-    Raises:
-        InvalidParameterValue: for a bad key, value, step or timestamp.
+    That is: an explicit ``run_id`` (the ``Client`` path), no active run (start one), or an
+    active run without a native writer (after a fork, or a store with a Python writer).
     """
+    if run_id is not None:
+        _client().log_metric(run_id, key, value, timestamp, step)
+        return
+    active_id = _run_id_or_start()
     w = _writer
-    if w is not None and run_id is None:
-        w.log(key, value, step, timestamp)
-        return
-    if run_id is None:
-        run_id = _run_id_or_start()
-        _writer.log(key, value, step, timestamp)
-        return
-    _client().log_metric(run_id, key, value, timestamp, step)
+    if w is None or w.run_id != active_id:
+        w = _client().store.metric_writer(active_id)
+    _set_writer(w)
+    w.log(key, value, step, timestamp)
+
+
+# ``tracklite.log_metric``: native, documented in rust/fluent.rs (``help(tracklite.log_metric)``).
+_core.set_log_metric_fallback(_log_metric_slow)
+log_metric = _core.log_metric
 
 
 def log_metrics(
@@ -294,7 +321,9 @@ def log_metrics(
         writer.log(key, value, step, ts)
 
 
-def log_metric_series(key: str, values: Any, steps: Any = None, timestamps: Any = None, run_id: str | None = None) -> int:
+def log_metric_series(
+    key: str, values: Any, steps: Any = None, timestamps: Any = None, run_id: str | None = None
+) -> int:
     """Log a whole series at once from NumPy arrays or lists, at memory speed.
 
     Args:
@@ -482,4 +511,3 @@ def load_dict(artifact_uri: str) -> dict[str, Any]:
 
         return yaml.safe_load(text)  # type: ignore[no-any-return]
     return json.loads(text)  # type: ignore[no-any-return]
-
