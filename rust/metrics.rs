@@ -9,6 +9,10 @@
 //! briefly `buf` to swap the point vector out, and encodes and writes without holding `buf`.
 //! Holding `file` while draining `buf` keeps the file in logging order, and definitions are
 //! drained together with (before) the points that use them.
+//!
+//! Rotation ([`LogCore::rotate`]) swaps the file under `file`: a point is either drained by the
+//! last flush into the old file or still buffered and drained into the new one, never both.
+//! Indexes are per log, not per file; every file starts with the definitions in use before it.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -20,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pyo3::buffer::{ElementType, PyUntypedBuffer};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString};
 
@@ -145,7 +150,8 @@ const KEEP_SCRATCH_BYTES: usize = 64 << 20;
 /// A metric log file being written: the engine behind `tracklite._core.MetricLog`.
 #[derive(Debug)]
 pub struct LogCore<C> {
-    path: PathBuf,
+    /// The current file's path (changed by `rotate` while it holds `file`).
+    path: Mutex<PathBuf>,
     fsync: bool,
     interval: Duration,
     buf: Mutex<Buffer<C>>,
@@ -165,28 +171,9 @@ impl<C: Default + Send + 'static> LogCore<C> {
     /// # Errors
     /// `Io` (`AlreadyExists` if `path` exists, `WouldBlock` if locked by someone else).
     pub fn create(path: &Path, interval: Duration, fsync: bool) -> Result<Arc<Self>> {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        file.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::WouldBlock => io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("metric log {} is locked by another process", path.display()),
-            ),
-            std::fs::TryLockError::Error(e) => e,
-        })?;
-        file.write_all(MAGIC)?;
-        if fsync {
-            file.sync_data()?;
-            // Make the new directory entry durable too.
-            let parent = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            if let Ok(dir) = File::open(parent) {
-                let _ = dir.sync_all();
-            }
-        }
+        let file = create_file(path, MAGIC, fsync)?;
         let core = Arc::new(LogCore {
-            path: path.to_owned(),
+            path: Mutex::new(path.to_owned()),
             fsync,
             interval,
             buf: Mutex::new(Buffer::default()),
@@ -229,8 +216,9 @@ impl<C: Default + Send + 'static> LogCore<C> {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The current file's path (the last `rotate`'s `new_path`, or the one it was created with).
+    pub fn path(&self) -> PathBuf {
+        lock(&self.path).clone()
     }
 
     pub fn fsync(&self) -> bool {
@@ -241,7 +229,7 @@ impl<C: Default + Send + 'static> LogCore<C> {
         self.interval
     }
 
-    /// Bytes appended to the file so far (always a record boundary).
+    /// Bytes appended to the current file so far (always a record boundary).
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Acquire)
     }
@@ -340,6 +328,60 @@ impl<C: Default + Send + 'static> LogCore<C> {
         Ok(*written)
     }
 
+    /// Continues the log in a new file; returns the final length of the old one.
+    ///
+    /// Under the file lock: flushes everything buffered into the current file (syncing if
+    /// `fsync`), creates and locks `new_path` like [`LogCore::create`], writes the header and the
+    /// RUN and KEY definitions of every index written so far (same indexes: run writers and key
+    /// caches stay valid and the new file reads on its own), syncs it if `fsync`, and makes it
+    /// the file every later write goes to. Then unlocks and closes the old file, which ends on a
+    /// record boundary. Definitions registered but not yet flushed go to the new file with the
+    /// next flush, as usual.
+    ///
+    /// On failure the current file stays in use (with what the flush wrote) and a `new_path`
+    /// this call created is removed.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after `close` and in a forked child (the file belongs to the parent);
+    /// `Io` (`AlreadyExists` if `new_path` exists).
+    pub fn rotate(&self, new_path: &Path) -> Result<u64> {
+        if self.in_forked_child() {
+            return Err(Error::Closed);
+        }
+        let mut fs = lock(&self.file);
+        if fs.file.is_none() || lock(&self.buf).closed {
+            return Err(Error::Closed);
+        }
+        let old_len = self.flush_locked(&mut fs, self.fsync)?;
+        // `*_drained` only change under `file` (held): every record in the old file uses indexes
+        // below them, and the definitions of the rest are still to be drained.
+        let mut head = Frames::new();
+        {
+            let b = lock(&self.buf);
+            for (i, name) in b.runs.names()[..b.runs_drained].iter().enumerate() {
+                head.run_def(i as u32, name);
+            }
+            for (i, name) in b.keys.names()[..b.keys_drained].iter().enumerate() {
+                head.key_def(i as u32, name);
+            }
+        }
+        head.seal();
+        let mut bytes = Vec::with_capacity(MAGIC.len() + head.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(head.bytes());
+        let file = create_file(new_path, &bytes, self.fsync)?;
+        let old = fs.file.replace(file);
+        fs.written = bytes.len() as u64;
+        fs.dirty = !self.fsync;
+        self.written.store(fs.written, Ordering::Release);
+        *lock(&self.path) = new_path.to_owned();
+        drop(fs);
+        if let Some(old) = old {
+            let _ = old.unlock();
+        }
+        Ok(old_len)
+    }
+
     /// Stops the flusher, writes (and syncs) what is buffered, closes the file and releases its
     /// lock. Idempotent; returns the final length of the file.
     ///
@@ -373,6 +415,55 @@ impl<C: Default + Send + 'static> LogCore<C> {
         fs.spare = Vec::new();
         result
     }
+}
+
+/// Creates `path` (which must not exist), locks it exclusively without waiting and writes
+/// `head`; with `sync`, makes its data and its directory entry durable. On failure after creating
+/// the file, removes it.
+fn create_file(path: &Path, head: &[u8], sync: bool) -> Result<File> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => io::Error::new(
+                e.kind(),
+                format!(
+                    "{} already exists; a metric log is always started in a new file",
+                    path.display()
+                ),
+            ),
+            _ => e,
+        })?;
+    let init = |file: &mut File| -> io::Result<()> {
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("metric log {} is locked by another process", path.display()),
+            ),
+            std::fs::TryLockError::Error(e) => e,
+        })?;
+        file.write_all(head)?;
+        if sync {
+            file.sync_data()?;
+            // Make the new directory entry durable too.
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if let Ok(dir) = File::open(parent) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = init(&mut file) {
+        let _ = file.unlock();
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e.into());
+    }
+    Ok(file)
 }
 
 /// Appends whole records; on failure truncates back so the file ends on a record boundary.
@@ -815,7 +906,6 @@ fn ints_column(
 #[pyclass(name = "MetricLog", module = "tracklite._core", frozen)]
 pub struct PyMetricLog {
     handle: Arc<LogHandle>,
-    path: String,
 }
 
 #[pymethods]
@@ -827,7 +917,6 @@ impl PyMetricLog {
         let core = py.detach(|| Core::create(&path, interval, fsync))?;
         Ok(PyMetricLog {
             handle: Arc::new(LogHandle(core)),
-            path: path.to_string_lossy().into_owned(),
         })
     }
 
@@ -851,6 +940,23 @@ impl PyMetricLog {
         }
     }
 
+    /// Continues the log in `new_path` (created like the constructor's file, starting with the
+    /// definitions in use); returns the final length of the old file, which is unlocked and
+    /// closed on return. See [`LogCore::rotate`].
+    fn rotate(&self, py: Python<'_>, new_path: PathBuf) -> PyResult<u64> {
+        let core = &self.handle.0;
+        if core.in_forked_child() {
+            return Err(PyValueError::new_err(format!(
+                "cannot rotate metric log {} in a forked child process (pid {}): its file belongs \
+                 to the parent (pid {}); create a new MetricLog in the child",
+                core.path().display(),
+                std::process::id(),
+                core.pid
+            )));
+        }
+        Ok(py.detach(|| core.rotate(&new_path))?)
+    }
+
     /// Stops the flusher, syncs, closes the file and releases its lock. Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let core = &self.handle.0;
@@ -867,8 +973,8 @@ impl PyMetricLog {
     }
 
     #[getter]
-    fn path(&self) -> &str {
-        &self.path
+    fn path(&self) -> String {
+        self.handle.0.path().to_string_lossy().into_owned()
     }
 
     #[getter]
@@ -899,7 +1005,7 @@ impl PyMetricLog {
     fn __repr__(&self) -> String {
         format!(
             "MetricLog(path={:?}, written_offset={}, pending_points={}, closed={})",
-            self.path,
+            self.path(),
             self.written_offset(),
             self.pending_points(),
             if self.closed() { "True" } else { "False" }
@@ -1261,6 +1367,259 @@ mod tests {
         assert_eq!(plan.count, 1);
         assert_eq!(plan.end_offset, core.written());
         core.close().unwrap();
+    }
+
+    fn push(core: &TestCore, run: u32, key: &str, step: i64) {
+        let mut b = core.lock_open().unwrap();
+        let key = b.key_index(key).unwrap();
+        b.push(Point {
+            run,
+            key,
+            step,
+            timestamp: 10 * step,
+            value: step as f64 / 4.0,
+        });
+    }
+
+    /// A whole, self-contained log file: every index a point uses is defined in it.
+    fn read_whole(path: &Path) -> wal::ReadPlan {
+        let plan = wal::read_log(path, 0, usize::MAX).unwrap();
+        assert!(plan.at_end && !plan.torn, "{}", path.display());
+        assert_eq!(plan.end_offset, std::fs::metadata(path).unwrap().len());
+        let pts = plan.decode().points();
+        assert!(
+            pts.iter()
+                .all(|p| (p.run as usize) < plan.runs.len() && (p.key as usize) < plan.keys.len()),
+            "{} uses an index it does not define",
+            path.display()
+        );
+        plan
+    }
+
+    /// (run_id, key, step, timestamp, value bits) of every point, names from the file's own table.
+    fn named(plan: &wal::ReadPlan) -> Vec<(String, String, i64, i64, u64)> {
+        plan.decode()
+            .points()
+            .iter()
+            .map(|p| {
+                (
+                    plan.runs[p.run as usize].clone(),
+                    plan.keys[p.key as usize].clone(),
+                    p.step,
+                    p.timestamp,
+                    p.value.to_bits(),
+                )
+            })
+            .collect()
+    }
+
+    fn expect(
+        run: &str,
+        key: &str,
+        steps: std::ops::Range<i64>,
+    ) -> Vec<(String, String, i64, i64, u64)> {
+        steps
+            .map(|s| {
+                (
+                    run.to_owned(),
+                    key.to_owned(),
+                    s,
+                    10 * s,
+                    (s as f64 / 4.0).to_bits(),
+                )
+            })
+            .collect()
+    }
+
+    fn is_locked(path: &Path) -> bool {
+        File::open(path).unwrap().try_lock().is_err()
+    }
+
+    #[test]
+    fn rotate_mid_stream_keeps_points_and_indexes() {
+        let (a, b) = (tmp("rot_a.wal"), tmp("rot_b.wal"));
+        let core = TestCore::create(&a, Duration::ZERO, true).unwrap();
+        let r0 = core.run_index("run-0").unwrap();
+        for i in 0..3 {
+            push(&core, r0, "loss", i);
+        }
+        core.flush(false).unwrap();
+        // Buffered (with a new key and a new run) at rotation: flushed into the old file.
+        for i in 3..5 {
+            push(&core, r0, "acc", i);
+        }
+        let r1 = core.run_index("run-1").unwrap();
+        let old_len = core.rotate(&b).unwrap();
+        assert_eq!(old_len, std::fs::metadata(&a).unwrap().len());
+        assert!(!is_locked(&a), "the old file is unlocked");
+        assert!(is_locked(&b));
+        assert_eq!(core.path(), b);
+        assert_eq!(core.pending_points(), 0);
+        assert_eq!(core.written(), std::fs::metadata(&b).unwrap().len());
+        // The new file starts with every definition, same indexes, and no points.
+        let head = read_whole(&b);
+        assert_eq!(head.runs, ["run-0", "run-1"]);
+        assert_eq!(head.keys, ["loss", "acc"]);
+        assert_eq!((head.count, head.end_offset), (0, core.written()));
+
+        // After: known and new runs/keys, points and a series.
+        for i in 5..8 {
+            push(&core, r1, "loss", i);
+        }
+        let r2 = core.run_index("run-2").unwrap();
+        push(&core, r2, "new/key", 8);
+        let acc = core.lock_open().unwrap().key_index("acc").unwrap();
+        let mut f = Frames::new();
+        f.series(
+            r0,
+            acc,
+            Steps::Explicit(&[9, 10]),
+            Stamps::Explicit(&[90, 100]),
+            &[9.0 / 4.0, 10.0 / 4.0],
+        );
+        core.append_frames(&mut f).unwrap();
+        // A failed rotation leaves the current file in use.
+        assert!(
+            matches!(core.rotate(&a), Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists)
+        );
+        assert_eq!(core.path(), b);
+        push(&core, r0, "loss", 11);
+        let end = core.close().unwrap();
+        assert!(matches!(
+            core.rotate(&tmp("rot_never.wal")),
+            Err(Error::Closed)
+        ));
+        assert!(!tmp("rot_never.wal").exists());
+
+        let old = read_whole(&a);
+        assert_eq!(old.end_offset, old_len);
+        assert_eq!(old.runs, ["run-0", "run-1"]);
+        assert_eq!(old.keys, ["loss", "acc"]);
+        let mut want = expect("run-0", "loss", 0..3);
+        want.extend(expect("run-0", "acc", 3..5));
+        assert_eq!(named(&old), want);
+
+        let new = read_whole(&b);
+        assert_eq!(new.end_offset, end);
+        assert_eq!(new.runs, ["run-0", "run-1", "run-2"]);
+        assert_eq!(new.keys, ["loss", "acc", "new/key"]);
+        let mut want = expect("run-1", "loss", 5..8);
+        want.extend(expect("run-2", "new/key", 8..9));
+        want.extend(expect("run-0", "acc", 9..11));
+        want.extend(expect("run-0", "loss", 11..12));
+        assert_eq!(named(&new), want);
+        // Indexes are those of the writer, not renumbered.
+        let pts = new.decode().points();
+        assert_eq!((pts[0].run, pts[0].key), (r1, 0));
+        assert_eq!((pts[3].run, pts[3].key), (r2, 2));
+        assert_eq!((pts[4].run, pts[4].key), (r0, acc));
+    }
+
+    #[test]
+    fn rotate_twice() {
+        let paths = [tmp("rot2_0.wal"), tmp("rot2_1.wal"), tmp("rot2_2.wal")];
+        let core = TestCore::create(&paths[0], Duration::ZERO, false).unwrap();
+        let r = core.run_index("r").unwrap();
+        push(&core, r, "a", 0);
+        assert_eq!(
+            core.rotate(&paths[1]).unwrap(),
+            std::fs::metadata(&paths[0]).unwrap().len()
+        );
+        // A key registered between rotations, and a rotation right after another one.
+        push(&core, r, "b", 1);
+        let mid = core.rotate(&paths[2]).unwrap();
+        assert_eq!(mid, std::fs::metadata(&paths[1]).unwrap().len());
+        assert!(
+            matches!(core.rotate(&paths[2]), Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists)
+        );
+        push(&core, r, "a", 2);
+        core.close().unwrap();
+        assert!(paths.iter().all(|p| !is_locked(p)));
+        let plans: Vec<_> = paths.iter().map(|p| read_whole(p)).collect();
+        assert_eq!(named(&plans[0]), expect("r", "a", 0..1));
+        assert_eq!(named(&plans[1]), expect("r", "b", 1..2));
+        assert_eq!(named(&plans[2]), expect("r", "a", 2..3));
+        assert_eq!(plans[1].keys, ["a", "b"]);
+        assert_eq!(plans[2].keys, ["a", "b"]);
+        assert!(plans.iter().all(|p| p.runs == ["r"]));
+    }
+
+    #[test]
+    fn rotate_while_logging_loses_and_duplicates_nothing() {
+        const THREADS: u32 = 4;
+        const ROTATIONS: usize = 40;
+        let paths: Vec<PathBuf> = (0..=ROTATIONS)
+            .map(|i| tmp(&format!("rot_c{i}.wal")))
+            .collect();
+        let core = TestCore::create(&paths[0], Duration::from_millis(1), false).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let logged: Vec<i64> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (core, stop) = (&core, &stop);
+                    s.spawn(move || {
+                        let r = core.run_index(&format!("run{t}")).unwrap();
+                        let mut i = 0i64;
+                        while !stop.load(Ordering::Relaxed) || i < 20_000 {
+                            if i % 997 == 0 {
+                                // A series of 3 (steps i..i+3) through append_frames.
+                                let k = core.lock_open().unwrap().key_index("series").unwrap();
+                                let mut f = Frames::new();
+                                f.series(r, k, Steps::Arange(i), Stamps::Constant(0), &[0.5; 3]);
+                                core.append_frames(&mut f).unwrap();
+                                i += 3;
+                            } else {
+                                let mut b = core.lock_open().unwrap();
+                                let k = b.key_index(&format!("k{}", i % 5)).unwrap();
+                                b.push(Point {
+                                    run: r,
+                                    key: k,
+                                    step: i,
+                                    timestamp: 0,
+                                    value: 0.5,
+                                });
+                                i += 1;
+                            }
+                        }
+                        i
+                    })
+                })
+                .collect();
+            for (j, path) in paths[1..].iter().enumerate() {
+                std::thread::sleep(Duration::from_micros(300));
+                let old_len = core.rotate(path).unwrap();
+                assert_eq!(old_len, std::fs::metadata(&paths[j]).unwrap().len());
+            }
+            stop.store(true, Ordering::Relaxed);
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        core.close().unwrap();
+        let mut steps: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut prev: Option<wal::ReadPlan> = None;
+        let mut files_with_points = 0;
+        for path in &paths {
+            assert!(!is_locked(path));
+            let plan = read_whole(path);
+            // Same indexes in every file: each file's tables extend the previous one's.
+            if let Some(prev) = &prev {
+                assert!(plan.runs.starts_with(&prev.runs) && plan.keys.starts_with(&prev.keys));
+            }
+            files_with_points += usize::from(plan.count > 0);
+            for (run, _, step, _, _) in named(&plan) {
+                steps.entry(run).or_default().push(step);
+            }
+            prev = Some(plan);
+        }
+        // Rotations really happened mid-stream.
+        assert!(
+            files_with_points > ROTATIONS / 2,
+            "{files_with_points} files with points"
+        );
+        for t in 0..THREADS {
+            // In order, each step exactly once, across all files.
+            let want: Vec<i64> = (0..logged[t as usize]).collect();
+            assert_eq!(steps[&format!("run{t}")], want, "run{t}");
+        }
     }
 
     #[test]

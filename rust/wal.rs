@@ -22,6 +22,9 @@
 //! * crc32 is the IEEE polynomial (zlib's `crc32`) over the whole payload, kind byte included.
 //! * Run and key indexes are dense per file, starting at 0; a RUN/KEY definition always precedes
 //!   the first record that uses its index.
+//! * A rotated log continues in a new file (`MetricLog.rotate`) that starts with the RUN and KEY
+//!   definitions of every index the previous files used, with the same indexes; each file reads
+//!   on its own, and the files of one log agree on every index they share.
 //! * Writers emit at most [`MAX_RECORD_POINTS`] points per POINTS/SERIES record.
 //! * Values are stored bit-exactly (NaN payloads and infinities included).
 //! * A reader stops at the first record that is incomplete (a crash mid-append) or whose CRC or

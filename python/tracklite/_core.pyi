@@ -99,6 +99,45 @@ class MetricLog:
             OSError: Writing failed (the buffered records are kept and retried).
         """
 
+    def rotate(self, new_path: str | os.PathLike[str]) -> int:
+        """Continues the log in a new file, so a long-running process does not grow one file forever.
+
+        Under the log's locks (GIL released): writes every buffered point to the current file
+        (then ``fdatasync`` if ``fsync``), creates and locks ``new_path`` like the constructor,
+        writes the header and the definitions of every run and key written so far with the same
+        indexes (existing :class:`RunWriter` objects keep working; the new file reads on its own
+        with :func:`read_log`), ``fdatasync``-s it if ``fsync``, and sends every later write
+        there. The old file is then unlocked and closed. A point logged concurrently ends up in
+        exactly one of the two files, and logging order is kept across them.
+
+        Afterwards :attr:`path` is ``new_path`` and :attr:`written_offset` the new file's length.
+
+        Args:
+            new_path: The file to continue in; it must not exist and its directory must.
+
+        Returns:
+            The old file's final length in bytes; it holds only complete records.
+
+        Raises:
+            FileExistsError: ``new_path`` exists (the log keeps writing to the current file).
+            ValueError: The log is closed, or this is a forked child's copy of it.
+            OSError: Writing the current file, or creating, locking or writing ``new_path``,
+                failed; the current file stays in use and a half-made ``new_path`` is removed.
+
+        Examples:
+            >>> import os, tempfile
+            >>> a, b = (os.path.join(tempfile.mkdtemp(), name) for name in ("a.tlog", "b.tlog"))
+            >>> log = MetricLog(a, flush_interval_ms=0)
+            >>> w = log.run_writer("run1")
+            >>> w.log("loss", 0.5, step=0)
+            >>> log.rotate(b) == os.path.getsize(a)
+            True
+            >>> w.log("loss", 0.25, step=1)
+            >>> log.close()
+            >>> [(r["runs"], r["keys"], r["count"]) for r in (read_log(a, 0), read_log(log.path, 0))]
+            [(['run1'], ['loss'], 1), (['run1'], ['loss'], 1)]
+        """
+
     def close(self) -> None:
         """Stops the background thread, syncs, closes the file and releases its lock.
 
@@ -110,7 +149,7 @@ class MetricLog:
 
     @property
     def path(self) -> str:
-        """The log file's path."""
+        """The current log file's path (the last :meth:`rotate`'s ``new_path``)."""
 
     @property
     def pending_points(self) -> int:
@@ -118,7 +157,7 @@ class MetricLog:
 
     @property
     def written_offset(self) -> int:
-        """Bytes written to the file so far (always the end of a complete record)."""
+        """Bytes written to the current file so far (always the end of a complete record)."""
 
     @property
     def closed(self) -> bool:

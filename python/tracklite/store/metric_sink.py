@@ -28,7 +28,13 @@ from tracklite.store.connection import Connector
 LOG_SUFFIX = ".tlog"
 DEFAULT_FLUSH_INTERVAL_MS = int(os.environ.get("TRACKLITE_FLUSH_INTERVAL_MS", "100"))
 DEFAULT_DB_FLUSH_INTERVAL_S = float(os.environ.get("TRACKLITE_DB_FLUSH_INTERVAL", "1.0"))
+# A log applied past this size is replaced by a fresh one (TRACKLITE_LOG_ROTATE_BYTES).
+ROTATE_BYTES = int(os.environ.get("TRACKLITE_LOG_ROTATE_BYTES", str(64 * 1024 * 1024)))
 _RECOVERY_EVERY_S = 5.0
+
+
+def _new_log_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{LOG_SUFFIX}"
 
 
 def _now_ms() -> int:
@@ -55,7 +61,7 @@ class MetricSink:
         self.logs_dir = connector.logs_dir
         self.flush_interval_ms = flush_interval_ms
         self.db_flush_interval = db_flush_interval
-        self.log_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{LOG_SUFFIX}"
+        self.log_name = _new_log_name()
         self._log: Any = None
         self._writers: dict[str, Any] = {}
         self._lock = threading.RLock()
@@ -121,11 +127,35 @@ class MetricSink:
             if self._log is None:
                 return 0
             end = self._log.sync()
-            if end <= self._applied:
-                return 0
-            with self.connector.transaction() as con:
-                n, self._applied = apply_log(con, self.log_path, self.log_name)
+            n = 0
+            if end > self._applied:
+                with self.connector.transaction() as con:
+                    n, self._applied = apply_log(con, self.log_path, self.log_name)
+            if self._applied >= ROTATE_BYTES:
+                n += self._rotate()
             return n
+
+    def _rotate(self) -> int:
+        """Start a fresh log file once the current one is large and applied, so it never grows unbounded."""
+        old_name, old_path = self.log_name, self.log_path
+        self.log_name = _new_log_name()
+        # One turn on the store for the whole swap: no other process reads `runs.writer`
+        # while it names a file that is being replaced.
+        with self.connector.transaction() as con:
+            self._log.rotate(self.log_path + ".new")  # the old file is complete and unlocked now
+            os.rename(self.log_path + ".new", self.log_path)
+            self._applied = 0
+            n = 0
+            with contextlib.suppress(FileNotFoundError):  # another process may have recovered it
+                n, _ = apply_log(con, old_path, old_name)
+            con.execute("UPDATE runs SET writer = ? WHERE writer = ?", [self.log_name, old_name])
+        # The progress row goes only after the file: while the file exists, its row is what
+        # keeps a recovering process from applying it a second time.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(old_path)
+        with self.connector.transaction() as con:
+            con.execute("DELETE FROM log_progress WHERE log_name = ?", [old_name])
+        return n
 
     def recover(self) -> int:
         """Apply the logs of processes that died before flushing them; returns points applied."""
@@ -146,6 +176,8 @@ class MetricSink:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its writer is alive and will apply it itself
+                if os.fstat(fh.fileno()).st_nlink == 0:
+                    continue  # applied and removed by another process since we opened it
                 with self.connector.transaction() as con:
                     n, _ = apply_log(con, path, name)
                     con.execute("DELETE FROM log_progress WHERE log_name = ?", [name])
@@ -180,7 +212,7 @@ class MetricSink:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread = None
-        self.log_name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{LOG_SUFFIX}"
+        self.log_name = _new_log_name()
 
     def _run_flusher(self) -> None:
         # Load the flush path's libraries now, while the user's loop runs, not at the first flush.
