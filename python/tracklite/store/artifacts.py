@@ -65,13 +65,13 @@ def put_stream(con: Any, root: str, path: str, stream: BinaryIO) -> int:
         digests.append(digest)
         size += len(chunk)
         con.execute(
-            "INSERT INTO artifact_chunks SELECT ?, ?, ? WHERE NOT EXISTS "
+            "INSERT INTO artifact_chunks (digest, size, data) SELECT ?, ?, ? WHERE NOT EXISTS "
             "(SELECT 1 FROM artifact_chunks WHERE digest = ?)",
             [digest, len(chunk), chunk, digest],
         )
     con.execute("DELETE FROM artifact_files WHERE root = ? AND path = ?", [root, path])
     con.execute(
-        "INSERT INTO artifact_files VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO artifact_files (root, path, size, digest, chunks, created_time) VALUES (?, ?, ?, ?, ?, ?)",
         [root, path, size, whole.hexdigest(), digests, int(time.time() * 1000)],
     )
     return size

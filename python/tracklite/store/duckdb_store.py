@@ -129,10 +129,15 @@ class DuckDBStore(TrackingStore):
             now = _now_ms()
             location = artifact_location or f"{ARTIFACT_SCHEME}{experiment_id}"
             con.execute(
-                "INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)", [experiment_id, name, location, now, now]
+                "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, "
+                "last_update_time) VALUES (?, ?, ?, 'active', ?, ?)",
+                [experiment_id, name, location, now, now],
             )
             for key, value in (tags or {}).items():
-                con.execute("INSERT INTO experiment_tags VALUES (?, ?, ?)", [experiment_id, key, value])
+                con.execute(
+                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
+                    [experiment_id, key, value],
+                )
             return experiment_id
 
     def _experiment_row(self, con: Any, where: str, arg: str) -> Experiment | None:
@@ -229,7 +234,9 @@ class DuckDBStore(TrackingStore):
                     f"The experiment {experiment_id} must be in the 'active' state. Current state is deleted."
                 )
             con.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [experiment_id, key])
-            con.execute("INSERT INTO experiment_tags VALUES (?, ?, ?)", [experiment_id, key, value])
+            con.execute(
+                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)", [experiment_id, key, value]
+            )
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         with self._write() as con:
@@ -259,11 +266,12 @@ class DuckDBStore(TrackingStore):
             base = exp.artifact_location.rstrip("/")
             artifact_uri = f"{base}/{run_id}/artifacts"
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, NULL, 'active', ?, NULL, ?)",
+                "INSERT INTO runs (run_key, run_id, experiment_id, run_name, user_id, status, start_time, "
+                "lifecycle_stage, artifact_uri, writer) VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, 'active', ?, ?)",
                 [run_key, run_id, experiment_id, run_name, user_id, start_time, artifact_uri, writer],
             )
             for key, value in tags.items():
-                con.execute("INSERT INTO tags VALUES (?, ?, ?)", [run_id, key, value])
+                con.execute("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", [run_id, key, value])
             return self._run(con, run_id)
 
     def _run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
@@ -334,7 +342,9 @@ class DuckDBStore(TrackingStore):
                 for p in params:
                     old = existing.get(p.key)
                     if old is None:
-                        con.execute("INSERT INTO params VALUES (?, ?, ?)", [run_id, p.key, p.value])
+                        con.execute(
+                            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", [run_id, p.key, p.value]
+                        )
                         existing[p.key] = p.value
                     elif old != p.value:
                         raise InvalidParameterValue(
@@ -580,7 +590,7 @@ class DuckDBStore(TrackingStore):
 
 def _upsert(con: Any, table: str, run_id: str, key: str, value: str) -> None:
     con.execute(f"DELETE FROM {table} WHERE run_id = ? AND key = ?", [run_id, key])
-    con.execute(f"INSERT INTO {table} VALUES (?, ?, ?)", [run_id, key, value])
+    con.execute(f"INSERT INTO {table} (run_id, key, value) VALUES (?, ?, ?)", [run_id, key, value])
 
 
 _EXP_CLAUSE = re.compile(

@@ -268,7 +268,10 @@ def apply_log(con: Any, path: str, log_name: str) -> tuple[int, int]:
         if new_offset == offset:
             break
         con.execute("DELETE FROM log_progress WHERE log_name = ?", [log_name])
-        con.execute("INSERT INTO log_progress VALUES (?, ?, ?)", [log_name, new_offset, _now_ms()])
+        con.execute(
+            "INSERT INTO log_progress (log_name, applied_offset, updated_time) VALUES (?, ?, ?)",
+            [log_name, new_offset, _now_ms()],
+        )
         offset = new_offset
         if batch["at_end"] or batch["torn"]:
             break
@@ -302,7 +305,7 @@ def _key_ids(con: Any, keys: list[str]) -> Any:
     if missing:
         next_id = con.execute("SELECT coalesce(max(key_id) + 1, 0) FROM metric_keys").fetchone()[0]
         new = {k: next_id + i for i, k in enumerate(missing)}
-        con.executemany("INSERT INTO metric_keys VALUES (?, ?)", [[v, k] for k, v in new.items()])
+        con.executemany("INSERT INTO metric_keys (key_id, key) VALUES (?, ?)", [[v, k] for k, v in new.items()])
         known.update(new)
     for i, k in enumerate(keys):
         lookup[i] = known[k]
@@ -312,7 +315,7 @@ def _key_ids(con: Any, keys: list[str]) -> Any:
 def _insert_points(con: Any, table: Any) -> None:
     con.register("_tracklite_points", table)
     try:
-        con.execute("INSERT INTO metrics SELECT * FROM _tracklite_points")
+        con.execute("INSERT INTO metrics (run_key, key_id, step, timestamp, value) SELECT * FROM _tracklite_points")
         # The latest value of a key is the point with the largest (step, timestamp, value).
         con.execute(
             """
@@ -332,7 +335,10 @@ def _insert_points(con: Any, table: Any) -> None:
             WHERE l.run_key = n.run_key AND l.key_id = n.key_id
             """
         )
-        con.execute("INSERT INTO latest_metrics SELECT run_key, key_id, m.step, m.ts, m.v FROM _tracklite_latest")
+        con.execute(
+            "INSERT INTO latest_metrics (run_key, key_id, step, timestamp, value) "
+            "SELECT run_key, key_id, m.step, m.ts, m.v FROM _tracklite_latest"
+        )
         con.execute("DROP TABLE _tracklite_latest")
     finally:
         con.unregister("_tracklite_points")

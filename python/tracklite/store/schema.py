@@ -110,7 +110,8 @@ def _migrate_to_1(con: Any) -> None:
     con.execute(_V1)
     now = int(time.time() * 1000)
     con.execute(
-        "INSERT INTO experiments VALUES ('0', 'Default', 'tracklite-artifacts:/0', 'active', ?, ?)",
+        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, "
+        "last_update_time) VALUES ('0', 'Default', 'tracklite-artifacts:/0', 'active', ?, ?)",
         [now, now],
     )
 
@@ -151,7 +152,9 @@ def ensure_schema(con: Any, path: str) -> int:
     try:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[target](con)
-            con.execute("INSERT INTO schema_info VALUES (?, ?)", [target, int(time.time() * 1000)])
+            con.execute(
+                "INSERT INTO schema_info (version, migrated_at) VALUES (?, ?)", [target, int(time.time() * 1000)]
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

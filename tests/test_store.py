@@ -1,0 +1,99 @@
+"""The store file itself: schema version, migrations, documented tables, turn-taking."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import tracklite
+from tracklite import Client
+from tracklite.store import _STORES, schema
+
+
+def test_new_store_has_the_documented_schema(client: Client) -> None:
+    client.create_run("0")
+    client.store.close()  # type: ignore[attr-defined]
+    con = duckdb.connect(client.store.path, read_only=True)  # type: ignore[attr-defined]
+    try:
+        assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(schema.SCHEMA_VERSION,)]
+        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        names |= {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    finally:
+        con.close()
+    documented = set(re.findall(r"^\| `(\w+)` \|", (Path(__file__).parent.parent / "docs" / "schema.md").read_text(), re.M))
+    assert names == documented
+
+
+def test_forward_migration_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(tmp_path / "m.duckdb")
+    Client(path).create_experiment("before")
+    _STORES.pop(path).close()  # type: ignore[attr-defined]
+    calls = []
+
+    def to_2(con: duckdb.DuckDBPyConnection) -> None:
+        calls.append(1)
+        con.execute("ALTER TABLE experiments ADD COLUMN note VARCHAR")
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(schema.MIGRATIONS, 2, to_2)
+    client = Client(path)
+    assert client.get_experiment_by_name("before") is not None
+    client.create_experiment("after")
+    _STORES.pop(path).close()  # type: ignore[attr-defined]
+    Client(path).get_experiment_by_name("after")
+    _STORES.pop(path).close()  # type: ignore[attr-defined]
+    assert calls == [1]
+    con = duckdb.connect(path, read_only=True)
+    try:
+        assert [r[0] for r in con.execute("SELECT version FROM schema_info ORDER BY version").fetchall()] == [1, 2]
+    finally:
+        con.close()
+
+
+def test_newer_store_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "new.duckdb")
+    Client(path).create_experiment("x")
+    _STORES.pop(path).close()  # type: ignore[attr-defined]
+    con = duckdb.connect(path)
+    con.execute("INSERT INTO schema_info VALUES (99, 0)")
+    con.close()
+    with pytest.raises(tracklite.StoreCorruptError, match="upgrade tracklite"):
+        Client(path).get_experiment("0")
+    _STORES.pop(path, None)
+
+
+def test_not_a_store_file(tmp_path: Path) -> None:
+    path = tmp_path / "junk.duckdb"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(tracklite.StoreCorruptError, match="cannot open store"):
+        Client(str(path)).get_experiment("0")
+    _STORES.pop(str(path), None)
+
+
+def test_external_holder_makes_us_wait_then_proceed(client: Client) -> None:
+    """A DuckDB client outside tracklite holding the file delays us; we retry, not fail."""
+    import subprocess
+    import sys
+    import time
+
+    client.create_run("0")
+    client.store.close()  # type: ignore[attr-defined]
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(1)",
+            client.store.path,  # type: ignore[attr-defined]
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    assert client.get_experiment("0").name == "Default"
+    assert time.monotonic() - started >= 0.3
+    holder.wait()
+    holder.stdout.close()
