@@ -182,12 +182,21 @@ class Run:
         return {"info": asdict(self.info), "data": asdict(self.data)}
 
 
+class PagedList(list):  # type: ignore[type-arg]
+    """A page of search results; ``token`` fetches the next page (None on the last)."""
+
+    def __init__(self, items: Any = (), token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
 __all__ = [
     "Experiment",
     "ExperimentTag",
     "FileInfo",
     "LifecycleStage",
     "Metric",
+    "PagedList",
     "Param",
     "Run",
     "RunData",

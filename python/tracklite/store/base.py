@@ -77,6 +77,20 @@ class TrackingStore(ABC):
         self, experiment_ids: Sequence[str], view_type: int = 1, max_results: int | None = None
     ) -> list[Run]: ...
     @abstractmethod
+    def search_run_ids(
+        self,
+        experiment_ids: Sequence[str],
+        view_type: int = 1,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        offset: int = 0,
+    ) -> list[str]: ...
+    @abstractmethod
+    def run_tables(self, run_ids: Sequence[str]) -> dict[str, Any]: ...
+    @abstractmethod
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]: ...
+    @abstractmethod
     def flush(self) -> None: ...
     @abstractmethod
     def execute_sql(self, query: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -39,7 +38,6 @@ ARTIFACT_SCHEME = "tracklite-artifacts:/"
 _RUN_COLUMNS = (
     "run_key, run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
 )
-_EXPERIMENT_ORDER_KEYS = {"name", "experiment_id", "creation_time", "last_update_time"}
 
 
 def _now_ms() -> int:
@@ -171,20 +169,12 @@ class DuckDBStore(TrackingStore):
         order_by: Sequence[str] | None = None,
         filter_string: str | None = None,
     ) -> list[Experiment]:
-        stages = list(LifecycleStage.stages_for(view_type))
-        clauses, args = _experiment_filter(filter_string)
-        order = _experiment_order(order_by)
-        limit = "" if max_results is None else f" LIMIT {int(max_results)}"
+        from tracklite.search import compile_experiment_search
+
+        stages = LifecycleStage.stages_for(view_type)
+        query = compile_experiment_search(stages, filter_string, order_by, max_results)
         with self._read() as con:
-            ids = [
-                r[0]
-                for r in con.execute(
-                    "SELECT experiment_id FROM experiments e WHERE list_contains(?, lifecycle_stage)"
-                    + "".join(f" AND {c}" for c in clauses)
-                    + f" ORDER BY {order}{limit}",
-                    [stages, *args],
-                ).fetchall()
-            ]
+            ids = [r[0] for r in con.execute(query.sql, query.params).fetchall()]
             return [e for e in (self._experiment_row(con, "experiment_id", i) for i in ids) if e is not None]
 
     def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
@@ -402,19 +392,92 @@ class DuckDBStore(TrackingStore):
     def list_runs(
         self, experiment_ids: Sequence[str], view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None
     ) -> list[Run]:
-        stages = list(LifecycleStage.stages_for(view_type))
-        limit = "" if max_results is None else f" LIMIT {int(max_results)}"
+        return self.get_runs(self.search_run_ids(experiment_ids, view_type, None, None, max_results))
+
+    def search_run_ids(
+        self,
+        experiment_ids: Sequence[str],
+        view_type: int = ViewType.ACTIVE_ONLY,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        offset: int = 0,
+    ) -> list[str]:
+        """Ids of the runs matching a filter, in search order (see ``docs/search.md``).
+
+        Raises:
+            InvalidParameterValue: for a malformed filter or order_by clause.
+        """
+        from tracklite.search import compile_run_search
+
+        stages = LifecycleStage.stages_for(view_type)
+        exp_ids = [str(e) for e in experiment_ids]
+        query = compile_run_search(exp_ids, stages, filter_string, order_by, max_results, offset)
         with self._read() as con:
-            ids = [
-                r[0]
-                for r in con.execute(
-                    "SELECT run_id FROM runs "
-                    "WHERE list_contains(?, experiment_id) AND list_contains(?, lifecycle_stage)"
-                    f" ORDER BY start_time DESC, run_id{limit}",
-                    [[str(e) for e in experiment_ids], stages],
-                ).fetchall()
-            ]
-            return [self._run(con, i) for i in ids]
+            return [r[0] for r in con.execute(query.sql, query.params).fetchall()]
+
+    def run_tables(self, run_ids: Sequence[str]) -> dict[str, Any]:
+        """The runs' attributes, latest metrics, params and tags as Arrow tables.
+
+        Returns:
+            ``{"runs", "metrics", "params", "tags"}``; every table has a ``run_id``
+            column, ``runs`` is in the order of ``run_ids``, the others are long form
+            (``run_id``, ``key``, ``value``).
+        """
+        import pyarrow as pa
+
+        ids = pa.table(
+            {"run_id": pa.array(list(run_ids), pa.string()), "ord": pa.array(range(len(run_ids)), pa.int64())}
+        )
+        queries = {
+            "runs": "SELECT r.run_id, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, "
+            "r.end_time, r.artifact_uri, r.lifecycle_stage "
+            "FROM _tracklite_ids i JOIN runs r USING (run_id) ORDER BY i.ord",
+            "metrics": "SELECT r.run_id, k.key, l.value FROM _tracklite_ids i JOIN runs r USING (run_id) "
+            "JOIN latest_metrics l ON l.run_key = r.run_key JOIN metric_keys k ON k.key_id = l.key_id",
+            "params": "SELECT p.run_id, p.key, p.value FROM _tracklite_ids i JOIN params p USING (run_id)",
+            "tags": "SELECT t.run_id, t.key, t.value FROM _tracklite_ids i JOIN tags t USING (run_id)",
+        }
+        with self._read() as con:
+            con.register("_tracklite_ids", ids)
+            try:
+                out = {}
+                for name, sql in queries.items():
+                    con.complete()  # a relation cannot start while an execute() result is unread
+                    out[name] = con.sql(sql).to_arrow_table()
+                return out
+            finally:
+                con.unregister("_tracklite_ids")
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Many runs at once, in the given order (four queries, not four per run)."""
+        if not run_ids:
+            return []
+        tables = self.run_tables(run_ids)
+        per_run: dict[str, tuple[dict[str, float], dict[str, str], dict[str, str]]] = {
+            rid: ({}, {}, {}) for rid in run_ids
+        }
+        for slot, name in enumerate(("metrics", "params", "tags")):
+            cols = tables[name].to_pydict()
+            for rid, key, value in zip(cols["run_id"], cols["key"], cols["value"], strict=True):
+                per_run[rid][slot][key] = value
+        runs = []
+        info = tables["runs"].to_pydict()
+        for i, rid in enumerate(info["run_id"]):
+            metrics, params, tags = per_run[rid]
+            run_info = RunInfo(
+                rid,
+                info["experiment_id"][i],
+                info["run_name"][i],
+                info["user_id"][i],
+                info["status"][i],
+                info["start_time"][i],
+                info["end_time"][i],
+                info["artifact_uri"][i],
+                info["lifecycle_stage"][i],
+            )
+            runs.append(Run(run_info, RunData(metrics=metrics, params=params, tags=tags)))
+        return runs
 
     def find_orphaned_runs(self) -> list[str]:
         """Runs still RUNNING whose writing process is gone (killed or crashed)."""
@@ -593,55 +656,3 @@ def _upsert(con: Any, table: str, run_id: str, key: str, value: str) -> None:
     con.execute(f"INSERT INTO {table} (run_id, key, value) VALUES (?, ?, ?)", [run_id, key, value])
 
 
-_EXP_CLAUSE = re.compile(
-    r"""\s*(?P<field>name|attributes\.name|tags?\.(?:`[^`]+`|"[^"]+"|[\w.\-]+))\s*
-        (?P<op>=|!=|<>|\bLIKE\b|\bILIKE\b)\s*
-        (?P<value>'(?:[^']|'')*'|"(?:[^"]|"")*")\s*""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
-
-def _experiment_filter(filter_string: str | None) -> tuple[list[str], list[Any]]:
-    """Compile ``name``/``tags.<key>`` comparisons joined by AND into SQL with parameters."""
-    if not filter_string or not filter_string.strip():
-        return [], []
-    clauses: list[str] = []
-    args: list[Any] = []
-    parts = re.split(r"\s+AND\s+", filter_string.strip(), flags=re.IGNORECASE)
-    for part in parts:
-        m = _EXP_CLAUSE.fullmatch(part)
-        if m is None:
-            raise InvalidParameterValue(
-                f"Invalid filter string '{filter_string}' near '{part.strip()}': expected e.g. "
-                "\"name = 'x'\", \"name LIKE 'x%'\" or \"tags.team = 'a'\" joined by AND."
-            )
-        field, op, raw = m.group("field"), m.group("op").upper(), m.group("value")
-        value = raw[1:-1].replace(raw[0] * 2, raw[0])
-        sql_op = {"=": "=", "!=": "!=", "<>": "!=", "LIKE": "LIKE", "ILIKE": "ILIKE"}[op]
-        if field.lower() in ("name", "attributes.name"):
-            clauses.append(f"e.name {sql_op} ?")
-            args.append(value)
-        else:
-            key = field.split(".", 1)[1].strip('`"')
-            clauses.append(
-                f"EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id "
-                f"AND t.key = ? AND t.value {sql_op} ?)"
-            )
-            args.extend([key, value])
-    return clauses, args
-
-
-def _experiment_order(order_by: Sequence[str] | None) -> str:
-    terms = []
-    for item in order_by or []:
-        words = item.split()
-        column = words[0].removeprefix("attributes.") if words else ""
-        direction = words[1].upper() if len(words) > 1 else "ASC"
-        if column not in _EXPERIMENT_ORDER_KEYS or direction not in ("ASC", "DESC") or len(words) > 2:
-            raise InvalidParameterValue(
-                f"Invalid order_by clause '{item}'; use one of {sorted(_EXPERIMENT_ORDER_KEYS)} optionally "
-                "followed by ASC or DESC."
-            )
-        terms.append(f"{column} {direction}")
-    terms += ["creation_time DESC", "TRY_CAST(experiment_id AS BIGINT) ASC"] if not terms else []
-    return ", ".join([*terms, "experiment_id ASC"])

@@ -9,7 +9,18 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from tracklite.entities import Experiment, FileInfo, Metric, Param, Run, RunInfo, RunStatus, RunTag, ViewType
+from tracklite.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
 from tracklite.errors import InvalidParameterValue
 from tracklite.store import TrackingStore, get_store
 from tracklite.tracking import artifact_files
@@ -29,6 +40,8 @@ from tracklite.validation import (
     validate_timestamp,
     validate_value,
 )
+
+SEARCH_MAX_RESULTS_DEFAULT = 1000
 
 
 def _now_ms() -> int:
@@ -280,6 +293,55 @@ class Client:
             RunTag(validate_key("tag", t.key), validate_value("tag", t.key, t.value, MAX_TAG_VAL_LENGTH)) for t in tags
         ]
         self._store.log_batch(run_id, clean_metrics, clean_params, clean_tags)
+
+    def search_runs(
+        self,
+        experiment_ids: str | Sequence[str],
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        """One page of runs matching a filter, in order (MLflow's search grammar, ``docs/search.md``).
+
+        Args:
+            experiment_ids: Experiment id or ids to search.
+            filter_string: e.g. ``"metrics.loss < 0.5 AND params.lr = '0.01'"``; OR and
+                parentheses are extensions.
+            run_view_type: ``ViewType.ACTIVE_ONLY`` (default), ``DELETED_ONLY`` or ``ALL``.
+            max_results: Runs per page, at most 50,000.
+            order_by: e.g. ``["metrics.loss ASC", "params.lr DESC"]``; ties are broken by
+                start time (newest first), then run id.
+            page_token: The ``token`` of the previous page.
+
+        Returns:
+            A ``PagedList`` of ``Run``; its ``token`` fetches the next page (None at the end).
+
+        Raises:
+            InvalidParameterValue: for a malformed filter, order_by, page token or max_results.
+
+        Examples:
+            >>> import tempfile, os
+            >>> client = Client(os.path.join(tempfile.mkdtemp(), "s.duckdb"))
+            >>> for lr in ("0.1", "0.01"):
+            ...     run = client.create_run("0", run_name=f"lr-{lr}")
+            ...     client.log_param(run.info.run_id, "lr", lr)
+            >>> [r.info.run_name for r in client.search_runs("0", "params.lr = '0.01'")]
+            ['lr-0.01']
+        """
+        from tracklite.search import decode_page_token, encode_page_token
+
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or not 0 < max_results <= 50_000:
+            raise InvalidParameterValue(
+                f"Invalid value {max_results!r} for max_results: it must be a positive integer at most 50000; "
+                "page through more with page_token."
+            )
+        offset = decode_page_token(page_token)
+        found = self._store.search_run_ids(ids, run_view_type, filter_string, order_by, max_results + 1, offset)
+        token = encode_page_token(offset + max_results) if len(found) > max_results else None
+        return PagedList(self._store.get_runs(found[:max_results]), token)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of a metric, in logging order, as ``Metric`` objects."""

@@ -11,8 +11,9 @@ import atexit
 import os
 import sys
 import time
+from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tracklite import _core
 from tracklite.entities import Experiment, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType
@@ -412,6 +413,78 @@ def search_experiments(
 ) -> list[Experiment]:
     """Experiments matching a filter on ``name``/``tags.<key>``; see ``Client.search_experiments``."""
     return _client().search_experiments(view_type, max_results, filter_string, order_by)  # type: ignore[no-any-return]
+
+
+def search_runs(
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = 100_000,
+    order_by: Sequence[str] | None = None,
+    output_format: Literal["pandas", "list", "arrow", "polars"] = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | None = None,
+) -> Any:
+    """Runs matching a filter, as a DataFrame (MLflow's ``mlflow.search_runs``).
+
+    Args:
+        experiment_ids: Experiments to search; default: the active experiment (or all
+            with ``search_all_experiments``).
+        filter_string: MLflow's filter grammar (``docs/search.md``), e.g.
+            ``"metrics.loss < 0.5 AND params.lr = '0.01'"``; OR and parentheses are extensions.
+        run_view_type: ``ViewType.ACTIVE_ONLY`` (default), ``DELETED_ONLY`` or ``ALL``.
+        max_results: At most this many runs.
+        order_by: e.g. ``["metrics.loss ASC"]``; ties: newest start time first, then run id.
+        output_format: ``"pandas"`` (columns ``run_id``, ``experiment_id``, ``status``,
+            ``artifact_uri``, ``start_time``, ``end_time``, ``metrics.*``, ``params.*``,
+            ``tags.*``), ``"list"`` (``Run`` objects), ``"arrow"`` (the same table as a
+            ``pyarrow.Table``) or ``"polars"`` (a polars DataFrame, when polars is installed).
+        search_all_experiments: Search every experiment when no ids or names are given.
+        experiment_names: Experiments to search, by name (combined with ``experiment_ids``).
+
+    Raises:
+        InvalidParameterValue: for a malformed filter or order_by, an unknown experiment
+            name or output format.
+    """
+    from tracklite.entities import ViewType as _ViewType
+
+    if output_format not in ("pandas", "list", "arrow", "polars"):
+        raise InvalidParameterValue(
+            f"Unsupported output_format {output_format!r}; use 'pandas', 'list', 'arrow' or 'polars'."
+        )
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results <= 0:
+        raise InvalidParameterValue(f"Invalid value {max_results!r} for max_results: it must be a positive integer.")
+    client = _client()
+    ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids or []]
+    for name in experiment_names or []:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise InvalidParameterValue(f"No experiment named '{name}'; see `tracklite experiments list`.")
+        ids.append(exp.experiment_id)
+    if not ids and experiment_names is None:
+        if search_all_experiments:
+            ids = [e.experiment_id for e in client.search_experiments(view_type=_ViewType.ALL)]
+        else:
+            ids = [_resolve_experiment_id()]
+    store = client.store
+    run_ids = store.search_run_ids(ids, run_view_type, filter_string, order_by, max_results)
+    if output_format == "list":
+        return store.get_runs(run_ids)
+    from tracklite.tracking.run_frame import runs_frame
+
+    frame = runs_frame(store.run_tables(run_ids), run_ids)
+    if output_format == "pandas":
+        return frame
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if output_format == "arrow":
+        return table
+    try:
+        import polars as pl
+    except ImportError as exc:
+        raise InvalidParameterValue("output_format='polars' needs polars: `pip install polars`") from exc
+    return pl.from_arrow(table)
 
 
 def delete_experiment(experiment_id: str) -> None:

@@ -1,0 +1,575 @@
+"""MLflow's search grammar: filter strings and order_by clauses, parsed and compiled to SQL.
+
+``parse_filter`` turns a filter string into a small tree; ``compile_run_search`` turns
+that tree, the order_by clauses and the paging window into one parameterised SQL query
+over the store's tables. No text from a filter, an order_by clause or a key reaches the
+SQL text: keys and values travel as bind parameters, and the SQL is built only from
+fixed fragments chosen by the parser. The grammar and its semantics are documented in
+``docs/search.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tracklite.errors import InvalidParameterValue
+
+Kind = Literal["metric", "param", "tag", "attribute"]
+
+_PREFIXES: dict[str, Kind] = {
+    "metric": "metric",
+    "metrics": "metric",
+    "param": "param",
+    "params": "param",
+    "parameter": "param",
+    "parameters": "param",
+    "tag": "tag",
+    "tags": "tag",
+    "attribute": "attribute",
+    "attributes": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
+}
+_KEYWORDS = {"AND", "OR", "LIKE", "ILIKE", "IN", "NOT", "IS", "NULL", "ASC", "DESC"}
+_NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
+_STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<op><=|>=|!=|=|<|>)
+  | (?P<punct>[(),])
+  | (?P<squote>'(?:[^']|'')*')
+  | (?P<dquote>"(?:[^"]|"")*")
+  | (?P<bquote>`[^`]*`)
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+  | (?P<word>[A-Za-z_][\w.\-:/]*)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One lexical token of a filter: its kind, text and position (0-based)."""
+
+    kind: str
+    text: str
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """``metrics.loss``, ``params."my key"``, ``status`` ...: what a comparison or sort is on."""
+
+    kind: Kind
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """``identifier op value``; ``values`` holds one value, several (IN) or none (IS NULL)."""
+
+    ident: Identifier
+    op: str
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp:
+    """``AND`` or ``OR`` over two or more operands."""
+
+    op: Literal["AND", "OR"]
+    operands: tuple[Node, ...] = field(default_factory=tuple)
+
+
+Node = Comparison | BoolOp
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySchema:
+    """Which identifiers a searchable entity has, and their types."""
+
+    name: str
+    string_attributes: frozenset[str]
+    numeric_attributes: frozenset[str]
+    in_attributes: frozenset[str]
+    kinds: frozenset[str]
+
+
+RUNS = EntitySchema(
+    name="runs",
+    string_attributes=frozenset({"run_id", "run_name", "status", "user_id", "artifact_uri"}),
+    numeric_attributes=frozenset({"start_time", "end_time"}),
+    in_attributes=frozenset({"run_id", "run_name", "status", "user_id", "artifact_uri"}),
+    kinds=frozenset({"metric", "param", "tag", "attribute"}),
+)
+EXPERIMENTS = EntitySchema(
+    name="experiments",
+    string_attributes=frozenset({"name", "experiment_id"}),
+    numeric_attributes=frozenset({"creation_time", "last_update_time"}),
+    in_attributes=frozenset({"name", "experiment_id"}),
+    kinds=frozenset({"tag", "attribute"}),
+)
+
+
+def _error(text: str, message: str, pos: int | None = None) -> InvalidParameterValue:
+    where = f" at position {pos}" if pos is not None else ""
+    return InvalidParameterValue(f"Invalid filter '{text}': {message}{where}. The grammar is in docs/search.md.")
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a filter or order_by clause into tokens.
+
+    Raises:
+        InvalidParameterValue: at the first character that starts no token.
+    """
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            snippet = text[pos : pos + 10]
+            if text[pos] in "'\"`":
+                raise _error(text, f"unclosed quote {snippet!r}", pos)
+            raise _error(text, f"unexpected {snippet!r}", pos)
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            tokens.append(Token(kind, m.group(), pos))
+        pos = m.end()
+    return tokens
+
+
+def _unquote(tok: Token) -> str:
+    body = tok.text[1:-1]
+    if tok.kind == "squote":
+        return body.replace("''", "'")
+    if tok.kind == "dquote":
+        return body.replace('""', '"')
+    return body
+
+
+class _Parser:
+    def __init__(self, text: str, schema: EntitySchema) -> None:
+        self.text = text
+        self.schema = schema
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    # -- token access -----------------------------------------------------------------
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def next(self, expected: str) -> Token:
+        tok = self.peek()
+        if tok is None:
+            raise _error(self.text, f"expected {expected} but the filter ended", len(self.text))
+        self.i += 1
+        return tok
+
+    def at_keyword(self, *words: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok.kind == "word" and tok.text.upper() in words
+
+    def fail(self, tok: Token, message: str) -> InvalidParameterValue:
+        return _error(self.text, f"{message}, found {tok.text!r}", tok.pos)
+
+    # -- grammar ------------------------------------------------------------------------
+
+    def parse(self) -> Node | None:
+        if not self.tokens:
+            return None
+        node = self.or_expr()
+        tok = self.peek()
+        if tok is not None:
+            raise self.fail(tok, "expected AND, OR or the end of the filter")
+        return node
+
+    def or_expr(self) -> Node:
+        operands = [self.and_expr()]
+        while self.at_keyword("OR"):
+            self.i += 1
+            operands.append(self.and_expr())
+        return operands[0] if len(operands) == 1 else BoolOp("OR", tuple(operands))
+
+    def and_expr(self) -> Node:
+        operands = [self.operand()]
+        while self.at_keyword("AND"):
+            self.i += 1
+            operands.append(self.operand())
+        return operands[0] if len(operands) == 1 else BoolOp("AND", tuple(operands))
+
+    def operand(self) -> Node:
+        tok = self.peek()
+        if tok is not None and tok.kind == "punct" and tok.text == "(":
+            self.i += 1
+            node = self.or_expr()
+            close = self.next("')'")
+            if close.text != ")":
+                raise self.fail(close, "expected ')'")
+            return node
+        return self.comparison()
+
+    def identifier(self) -> tuple[Identifier, Token]:
+        tok = self.next("an identifier such as metrics.loss, params.lr, tags.team or status")
+        if tok.kind != "word" or tok.text.upper() in _KEYWORDS:
+            raise self.fail(tok, "expected an identifier such as metrics.loss, params.lr, tags.team or status")
+        prefix, dot, key = tok.text.partition(".")
+        if not dot:
+            return self.attribute(tok, tok.text), tok
+        kind = _PREFIXES.get(prefix.lower())
+        if kind is None:
+            raise self.fail(tok, f"unknown identifier type '{prefix}'; use metrics., params., tags. or attributes.")
+        if kind not in self.schema.kinds:
+            raise self.fail(tok, f"{self.schema.name} cannot be searched by {kind}s")
+        if not key:
+            quoted = self.next("a quoted key after '.'")
+            if quoted.kind not in ("bquote", "dquote") or not _unquote(quoted):
+                raise self.fail(quoted, "expected a `back-quoted` or \"double-quoted\" key after '.'")
+            key = _unquote(quoted)
+        if kind == "attribute":
+            return self.attribute(tok, key), tok
+        return Identifier(kind, key), tok
+
+    def attribute(self, tok: Token, name: str) -> Identifier:
+        known = self.schema.string_attributes | self.schema.numeric_attributes
+        if name not in known:
+            raise self.fail(tok, f"unknown attribute '{name}'; {self.schema.name} have {', '.join(sorted(known))}")
+        return Identifier("attribute", name)
+
+    def value(self) -> tuple[Any, Token]:
+        tok = self.next("a value")
+        if tok.kind in ("squote", "dquote"):
+            return _unquote(tok), tok
+        if tok.kind == "number":
+            text = tok.text
+            return (float(text) if any(c in text for c in ".eE") else int(text)), tok
+        raise self.fail(tok, "expected a quoted string or a number")
+
+    def comparison(self) -> Comparison:
+        ident, id_tok = self.identifier()
+        tok = self.next("an operator")
+        if tok.kind == "op":
+            op = tok.text
+        elif tok.kind == "word" and tok.text.upper() in ("LIKE", "ILIKE", "IN", "IS", "NOT"):
+            op = tok.text.upper()
+        else:
+            raise self.fail(tok, "expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS)")
+        if op == "IS":
+            negate = self.at_keyword("NOT")
+            if negate:
+                self.i += 1
+            null = self.next("NULL")
+            if not (null.kind == "word" and null.text.upper() == "NULL"):
+                raise self.fail(null, "expected NULL after IS")
+            op = "IS NOT NULL" if negate else "IS NULL"
+            if ident.kind == "attribute":
+                raise self.fail(id_tok, f"{op} is not supported on attributes")
+            return Comparison(ident, op)
+        if op == "NOT":
+            in_tok = self.next("IN")
+            if not (in_tok.kind == "word" and in_tok.text.upper() == "IN"):
+                raise self.fail(in_tok, "expected IN after NOT")
+            op = "NOT IN"
+        if op in ("IN", "NOT IN"):
+            return Comparison(ident, op, self.value_list(ident, id_tok, op))
+        value, v_tok = self.value()
+        self.check(ident, tok, op, value, v_tok)
+        return Comparison(ident, op, (value,))
+
+    def value_list(self, ident: Identifier, id_tok: Token, op: str) -> tuple[Any, ...]:
+        is_metric = ident.kind == "metric"
+        numeric_attr = ident.kind == "attribute" and ident.key in self.schema.numeric_attributes
+        if is_metric or numeric_attr or (ident.kind == "attribute" and ident.key not in self.schema.in_attributes):
+            raise self.fail(id_tok, f"{op} is supported on params, tags and string attributes only")
+        open_tok = self.next("'('")
+        if open_tok.text != "(":
+            raise self.fail(open_tok, f"expected '(' after {op}")
+        values = []
+        while True:
+            value, v_tok = self.value()
+            if not isinstance(value, str):
+                raise self.fail(v_tok, f"{op} lists of {ident.kind}s hold quoted strings")
+            values.append(value)
+            sep = self.next("',' or ')'")
+            if sep.text == ")":
+                return tuple(values)
+            if sep.text != ",":
+                raise self.fail(sep, "expected ',' or ')' in the value list")
+
+    def check(self, ident: Identifier, op_tok: Token, op: str, value: Any, v_tok: Token) -> None:
+        numeric = ident.kind == "metric" or (ident.kind == "attribute" and ident.key in self.schema.numeric_attributes)
+        what = f"{ident.kind} '{ident.key}'"
+        if numeric:
+            if op not in _NUMERIC_OPS:
+                raise self.fail(op_tok, f"{op} cannot compare the number {what}; use =, !=, <, <=, > or >=")
+            if isinstance(value, str):
+                raise self.fail(v_tok, f"expected a number to compare with {what}")
+        else:
+            if op not in _STRING_OPS:
+                raise self.fail(op_tok, f"{op} cannot compare the string {what}; use =, !=, LIKE or ILIKE")
+            if not isinstance(value, str):
+                raise self.fail(v_tok, f"expected a quoted string to compare with {what}")
+
+
+def parse_filter(text: str | None, schema: EntitySchema = RUNS) -> Node | None:
+    """Parse a filter string into a tree (None for an empty filter).
+
+    Raises:
+        InvalidParameterValue: naming the offending token and its position.
+
+    Examples:
+        >>> parse_filter("metrics.loss < 0.5 AND params.lr = '0.1'")  # doctest: +ELLIPSIS
+        BoolOp(op='AND', operands=(Comparison(ident=Identifier(kind='metric', key='loss'), op='<', ...
+    """
+    if text is None or not text.strip():
+        return None
+    if not isinstance(text, str):
+        raise InvalidParameterValue(f"filter_string must be a string, got {type(text).__name__}")
+    return _Parser(text, schema).parse()
+
+
+def parse_order_by(clauses: Sequence[str] | None, schema: EntitySchema = RUNS) -> list[tuple[Identifier, bool]]:
+    """Parse order_by clauses into ``(identifier, ascending)`` pairs.
+
+    Raises:
+        InvalidParameterValue: for a malformed clause.
+    """
+    parsed = []
+    for clause in clauses or []:
+        if not isinstance(clause, str):
+            raise InvalidParameterValue(f"order_by clauses must be strings, got {clause!r}")
+        parser = _Parser(clause, schema)
+        if not parser.tokens:
+            raise InvalidParameterValue(f"Invalid order_by clause '{clause}': it is empty.")
+        ident, _ = parser.identifier()
+        ascending = True
+        tok = parser.peek()
+        if tok is not None:
+            if tok.kind == "word" and tok.text.upper() in ("ASC", "DESC"):
+                ascending = tok.text.upper() == "ASC"
+                parser.i += 1
+            tok = parser.peek()
+            if tok is not None:
+                raise InvalidParameterValue(
+                    f"Invalid order_by clause '{clause}': expected ASC, DESC or the end, found {tok.text!r} "
+                    f"at position {tok.pos}."
+                )
+        parsed.append((ident, ascending))
+    return parsed
+
+
+# -- compiling to SQL -------------------------------------------------------------------------
+
+_RUN_ATTRIBUTE_SQL = {
+    "run_id": "r.run_id",
+    "run_name": "r.run_name",
+    "status": "r.status",
+    "user_id": "r.user_id",
+    "artifact_uri": "r.artifact_uri",
+    "start_time": "r.start_time",
+    "end_time": "r.end_time",
+}
+_EXPERIMENT_ATTRIBUTE_SQL = {
+    "name": "e.name",
+    "experiment_id": "e.experiment_id",
+    "creation_time": "e.creation_time",
+    "last_update_time": "e.last_update_time",
+}
+
+
+def _value_test(column: str, op: str, values: tuple[Any, ...], args: list[Any], *, numeric: bool) -> str:
+    """``column op ?`` with the value appended to ``args``; NaN matches only ``!=``."""
+    if op in ("IN", "NOT IN"):
+        args.extend(values)
+        marks = ", ".join("?" for _ in values)
+        return f"{column} {op} ({marks})"
+    args.append(values[0])
+    if op == "ILIKE":
+        return f"lower({column}) LIKE lower(?)"
+    if numeric and op == "!=":
+        return f"(isnan({column}) OR {column} != ?)"
+    if numeric:
+        return f"(NOT isnan({column}) AND {column} {op} ?)"
+    return f"{column} {op} ?"
+
+
+def _compile_run_node(node: Node, args: list[Any]) -> str:
+    if isinstance(node, BoolOp):
+        return "(" + f" {node.op} ".join(_compile_run_node(n, args) for n in node.operands) + ")"
+    ident, op = node.ident, node.op
+    if ident.kind == "attribute":
+        column = _RUN_ATTRIBUTE_SQL[ident.key]
+        if ident.key in RUNS.numeric_attributes:
+            args.append(node.values[0])
+            return f"{column} {op} ?"
+        return _value_test(column, op, node.values, args, numeric=False)
+    if ident.kind == "metric":
+        source = (
+            "SELECT 1 FROM latest_metrics l JOIN metric_keys k ON k.key_id = l.key_id "
+            "WHERE l.run_key = r.run_key AND k.key = ?"
+        )
+        column = "l.value"
+    else:
+        table = "params" if ident.kind == "param" else "tags"
+        source = f"SELECT 1 FROM {table} x WHERE x.run_id = r.run_id AND x.key = ?"
+        column = "x.value"
+    args.append(ident.key)
+    if op == "IS NULL":
+        return f"NOT EXISTS ({source})"
+    if op == "IS NOT NULL":
+        return f"EXISTS ({source})"
+    test = _value_test(column, op, node.values, args, numeric=ident.kind == "metric")
+    return f"EXISTS ({source} AND {test})"
+
+
+def _sort_source(ident: Identifier, n: int, args: list[Any]) -> tuple[str, str, bool]:
+    """A LEFT JOIN bringing the sort value in as ``o<n>.v``; returns (join, value column, numeric)."""
+    alias = f"o{n}"
+    if ident.kind == "attribute":
+        return "", _RUN_ATTRIBUTE_SQL[ident.key], ident.key in RUNS.numeric_attributes
+    args.append(ident.key)
+    if ident.kind == "metric":
+        join = (
+            f"LEFT JOIN (SELECT l.run_key, l.value AS v FROM latest_metrics l JOIN metric_keys k "
+            f"ON k.key_id = l.key_id WHERE k.key = ?) {alias} ON {alias}.run_key = r.run_key"
+        )
+        return join, f"{alias}.v", True
+    table = "params" if ident.kind == "param" else "tags"
+    join = f"LEFT JOIN (SELECT run_id, value AS v FROM {table} WHERE key = ?) {alias} ON {alias}.run_id = r.run_id"
+    return join, f"{alias}.v", False
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    """SQL text built only from fixed fragments, and its bind parameters in order."""
+
+    sql: str
+    params: list[Any]
+
+
+def compile_run_search(
+    experiment_ids: Sequence[str],
+    stages: Sequence[str],
+    filter_string: str | None,
+    order_by: Sequence[str] | None,
+    limit: int | None,
+    offset: int = 0,
+) -> CompiledQuery:
+    """The query returning matching run ids in search order.
+
+    Raises:
+        InvalidParameterValue: for a malformed filter or order_by clause.
+    """
+    tree = parse_filter(filter_string, RUNS)
+    sorts = parse_order_by(order_by, RUNS)
+    join_args: list[Any] = []
+    joins: list[str] = []
+    order_terms: list[str] = []
+    for n, (ident, ascending) in enumerate(sorts):
+        join, column, numeric = _sort_source(ident, n, join_args)
+        if join:
+            joins.append(join)
+        missing = (
+            f"({column} IS NULL OR isnan({column}))" if numeric and ident.kind == "metric" else f"({column} IS NULL)"
+        )
+        order_terms += [f"{missing} ASC", f"{column} {'ASC' if ascending else 'DESC'}"]
+    order_terms += ["r.start_time DESC", "r.run_id ASC"]
+    where_args: list[Any] = [list(experiment_ids), list(stages)]
+    where = "list_contains(?, r.experiment_id) AND list_contains(?, r.lifecycle_stage)"
+    if tree is not None:
+        where += " AND " + _compile_run_node(tree, where_args)
+    sql = f"SELECT r.run_id FROM runs r {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
+    tail: list[Any] = []
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        tail = [int(limit), int(offset)]
+    return CompiledQuery(sql, join_args + where_args + tail)
+
+
+def _compile_experiment_node(node: Node, args: list[Any]) -> str:
+    if isinstance(node, BoolOp):
+        return "(" + f" {node.op} ".join(_compile_experiment_node(n, args) for n in node.operands) + ")"
+    ident, op = node.ident, node.op
+    if ident.kind == "attribute":
+        column = _EXPERIMENT_ATTRIBUTE_SQL[ident.key]
+        if ident.key in EXPERIMENTS.numeric_attributes:
+            args.append(node.values[0])
+            return f"{column} {op} ?"
+        return _value_test(column, op, node.values, args, numeric=False)
+    source = "SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ?"
+    args.append(ident.key)
+    if op == "IS NULL":
+        return f"NOT EXISTS ({source})"
+    if op == "IS NOT NULL":
+        return f"EXISTS ({source})"
+    return f"EXISTS ({source} AND {_value_test('t.value', op, node.values, args, numeric=False)})"
+
+
+def compile_experiment_search(
+    stages: Sequence[str], filter_string: str | None, order_by: Sequence[str] | None, limit: int | None, offset: int = 0
+) -> CompiledQuery:
+    """The query returning matching experiment ids in search order (newest first by default).
+
+    Raises:
+        InvalidParameterValue: for a malformed filter or order_by clause.
+    """
+    tree = parse_filter(filter_string, EXPERIMENTS)
+    join_args: list[Any] = []
+    joins: list[str] = []
+    order_terms: list[str] = []
+    for n, (ident, ascending) in enumerate(parse_order_by(order_by, EXPERIMENTS)):
+        if ident.kind == "attribute":
+            column = _EXPERIMENT_ATTRIBUTE_SQL[ident.key]
+            if ident.key == "experiment_id":
+                column = "TRY_CAST(e.experiment_id AS BIGINT)"
+        else:
+            join_args.append(ident.key)
+            joins.append(
+                f"LEFT JOIN (SELECT experiment_id, value AS v FROM experiment_tags WHERE key = ?) o{n} "
+                f"ON o{n}.experiment_id = e.experiment_id"
+            )
+            column = f"o{n}.v"
+        order_terms += [f"({column} IS NULL) ASC", f"{column} {'ASC' if ascending else 'DESC'}"]
+    order_terms += ["e.creation_time DESC", "TRY_CAST(e.experiment_id AS BIGINT) ASC", "e.experiment_id ASC"]
+    where_args: list[Any] = [list(stages)]
+    where = "list_contains(?, e.lifecycle_stage)"
+    if tree is not None:
+        where += " AND " + _compile_experiment_node(tree, where_args)
+    sql = f"SELECT e.experiment_id FROM experiments e {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
+    tail: list[Any] = []
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        tail = [int(limit), int(offset)]
+    return CompiledQuery(sql, join_args + where_args + tail)
+
+
+# -- paging ----------------------------------------------------------------------------------
+
+
+def encode_page_token(offset: int) -> str:
+    """An opaque page token for the given offset."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    """The offset in a page token (0 for None).
+
+    Raises:
+        InvalidParameterValue: for a token this store did not hand out.
+    """
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except Exception as exc:
+        raise InvalidParameterValue(f"Invalid page token '{token}': pass back a token from a previous search.") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidParameterValue(f"Invalid page token '{token}': pass back a token from a previous search.")
+    return offset
