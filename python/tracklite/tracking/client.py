@@ -326,7 +326,7 @@ class Client:
             >>> client = Client(os.path.join(tempfile.mkdtemp(), "s.duckdb"))
             >>> for lr in ("0.1", "0.01"):
             ...     run = client.create_run("0", run_name=f"lr-{lr}")
-            ...     client.log_param(run.info.run_id, "lr", lr)
+            ...     _ = client.log_param(run.info.run_id, "lr", lr)
             >>> [r.info.run_name for r in client.search_runs("0", "params.lr = '0.01'")]
             ['lr-0.01']
         """
