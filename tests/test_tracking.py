@@ -192,7 +192,7 @@ def test_experiments(client: Client) -> None:
     assert client.get_experiment(eid).name == "exp-renamed"
     with pytest.raises(tracklite.ResourceDoesNotExist):
         client.get_experiment("999")
-    with pytest.raises(tracklite.InvalidParameterValue, match="near"):
+    with pytest.raises(tracklite.InvalidParameterValue, match="position 5"):
         client.search_experiments(filter_string="name ~ 'x'")
 
 
