@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click import Group
 from tracklite.cli import main
+from tracklite.store.schema import SCHEMA_VERSION
 
 
 def _cli(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -64,7 +65,7 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     assert "tracklite-demo" in exps.stdout and "Default" in exps.stdout
     doctor = _cli("doctor", cwd=str(tmp_path))
     assert doctor.returncode == 0, doctor.stderr
-    assert "schema version  1" in doctor.stdout
+    assert f"schema version  {SCHEMA_VERSION}" in doctor.stdout
     assert str(tmp_path / "mlruns.duckdb") in doctor.stdout
 
 
@@ -97,3 +98,63 @@ def test_store_from_environment(tmp_path: Path) -> None:
     assert subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}).returncode == 0
     listed = _cli("runs", "list", env=env)
     assert "from-env" in listed.stdout
+
+
+@pytest.fixture
+def sweep_store(tmp_path: Path) -> str:
+    """A store file with three finished runs (lr 0.1, 0.01, 0.001; loss 0.3, 0.1, 0.2), written by another process."""
+    store = str(tmp_path / "sweep.duckdb")
+    code = (
+        "import sys, tracklite\n"
+        "c = tracklite.Client(sys.argv[1])\n"
+        "e = c.create_experiment('sweep')\n"
+        "for lr, loss, team in (('0.1', 0.3, 'a'), ('0.01', 0.1, 'b'), ('0.001', 0.2, 'a')):\n"
+        "    r = c.create_run(e, run_name='lr' + lr).info.run_id\n"
+        "    c.log_param(r, 'lr', lr); c.set_tag(r, 'team', team); c.log_metric(r, 'loss', loss)\n"
+        "    c.set_terminated(r)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code, store]).returncode == 0
+    return store
+
+
+def test_runs_list_filter_order_columns(sweep_store: str) -> None:
+    proc = _cli(
+        "runs",
+        "list",
+        "--store",
+        sweep_store,
+        "--filter",
+        "metrics.loss < 0.25",
+        "--order-by",
+        "metrics.loss ASC",
+        "--columns",
+        "run_name,metrics.loss,params.lr,tags.team,status",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if "lr0" in line]
+    assert [line.split("│")[1].strip() for line in lines] == ["lr0.01", "lr0.001"]
+    assert "tags.team" in proc.stdout and "FINISHED" in proc.stdout and "lr0.1 " not in proc.stdout
+
+
+def test_runs_list_repeated_order_by(sweep_store: str) -> None:
+    proc = _cli(
+        "runs", "list", "--store", sweep_store, "--order-by", "tags.team DESC", "--order-by", "params.lr ASC",
+        "--columns", "run_name",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    names = [line.split("│")[1].strip() for line in proc.stdout.splitlines() if "lr0" in line]
+    assert names == ["lr0.01", "lr0.001", "lr0.1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--filter", "metrics.loss <"), "filter"),
+        (("--order-by", "metrics.loss SIDEWAYS"), "SIDEWAYS"),
+        (("--columns", "run_id,bogus"), "unknown column 'bogus'"),
+    ],
+)
+def test_runs_list_bad_input_is_a_clear_error(sweep_store: str, args: tuple[str, ...], message: str) -> None:
+    proc = _cli("runs", "list", "--store", sweep_store, *args)
+    assert proc.returncode != 0
+    assert message in proc.stderr and "Traceback" not in proc.stderr

@@ -14,7 +14,7 @@ import tracklite
 from tracklite.store import _STORES
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["tracklite.tracking.client", "tracklite.store.duckdb_store"]
+MODULES = ["tracklite.tracking.client", "tracklite.store.duckdb_store", "tracklite.query", "tracklite.search"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 import tracklite
 from tracklite import Client
 from tracklite.store import _STORES, schema
@@ -19,12 +18,19 @@ def test_new_store_has_the_documented_schema(client: Client) -> None:
     con = duckdb.connect(client.store.path, read_only=True)  # type: ignore[attr-defined]
     try:
         assert con.execute("SELECT max(version) FROM schema_info").fetchall() == [(schema.SCHEMA_VERSION,)]
-        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        names |= {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        # objects outside `main` are documented schema-qualified: `views.runs`
+        qualified = "CASE WHEN schema_name = 'main' THEN '' ELSE schema_name || '.' END"
+        names = {r[0] for r in con.execute(f"SELECT {qualified} || table_name FROM duckdb_tables()").fetchall()}
+        names |= {
+            r[0]
+            for r in con.execute(f"SELECT {qualified} || view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        }
     finally:
         con.close()
-    documented = set(re.findall(r"^\| `(\w+)` \|", (Path(__file__).parent.parent / "docs" / "schema.md").read_text(), re.M))
+    text = (Path(__file__).parent.parent / "docs" / "schema.md").read_text()
+    documented = set(re.findall(r"^\| `(\w+(?:\.\w+)?)` \|", text, re.M))
     assert names == documented
+    assert {n for n in names if n.startswith("views.")} == {f"views.{v}" for v in schema.VIEWS}
 
 
 def test_forward_migration_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,12 +39,13 @@ def test_forward_migration_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
     _STORES.pop(path).close()  # type: ignore[attr-defined]
     calls = []
 
-    def to_2(con: duckdb.DuckDBPyConnection) -> None:
+    def to_next(con: duckdb.DuckDBPyConnection) -> None:
         calls.append(1)
         con.execute("ALTER TABLE experiments ADD COLUMN note VARCHAR")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 2, to_2)
+    current = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, current + 1, to_next)
     client = Client(path)
     assert client.get_experiment_by_name("before") is not None
     client.create_experiment("after")
@@ -48,7 +55,8 @@ def test_forward_migration_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert calls == [1]
     con = duckdb.connect(path, read_only=True)
     try:
-        assert [r[0] for r in con.execute("SELECT version FROM schema_info ORDER BY version").fetchall()] == [1, 2]
+        versions = [r[0] for r in con.execute("SELECT version FROM schema_info ORDER BY version").fetchall()]
+        assert versions == list(range(1, current + 2))
     finally:
         con.close()
 

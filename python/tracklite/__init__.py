@@ -40,6 +40,7 @@ from tracklite.errors import (
     StoreLockedError,
     TrackliteError,
 )
+from tracklite.query import QueryResult, sql
 from tracklite.tracking._uri import get_tracking_uri, set_tracking_uri
 from tracklite.tracking.client import Client, MlflowClient
 from tracklite.tracking.fluent import (
@@ -90,9 +91,10 @@ __all__ = [
     "LifecycleStage",
     "Metric",
     "MlflowClient",
-    "PagedList",
     "MlflowException",
+    "PagedList",
     "Param",
+    "QueryResult",
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
     "Run",
@@ -137,5 +139,6 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "sql",
     "start_run",
 ]

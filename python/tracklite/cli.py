@@ -1,4 +1,4 @@
-"""The ``tracklite`` command: demo, runs, experiments, gc, doctor."""
+"""The ``tracklite`` command: demo, runs, experiments, sql, gc, doctor."""
 
 from __future__ import annotations
 
@@ -54,15 +54,104 @@ def runs() -> None:
     """List, show and reap runs."""
 
 
+_RUN_ATTRIBUTES = (
+    "run_id",
+    "run_name",
+    "experiment_id",
+    "experiment",
+    "status",
+    "user_id",
+    "start_time",
+    "end_time",
+    "lifecycle_stage",
+    "artifact_uri",
+    "started",
+    "metrics",
+)
+_DEFAULT_COLUMNS = "run_id,run_name,experiment,status,started,metrics"
+
+
+def _parse_columns(text: str) -> list[str]:
+    """Split ``--columns`` on commas outside back-quotes; check each name."""
+    import re
+
+    columns = []
+    for raw in re.findall(r"(?:[^,`]|`[^`]*`)+", text):
+        name = raw.strip()
+        prefix, _, key = name.partition(".")
+        if prefix in ("metrics", "params", "tags") and key:
+            columns.append(f"{prefix}.{key.strip('`')}")
+        elif name in _RUN_ATTRIBUTES:
+            columns.append(name)
+        elif name:
+            raise click.BadParameter(
+                f"unknown column '{name}'; use {', '.join(_RUN_ATTRIBUTES)}, or metrics.<key>, params.<key>, "
+                "tags.<key> (back-quote keys with commas: params.`a,b`)",
+                param_hint="--columns",
+            )
+    if not columns:
+        raise click.BadParameter("no columns given", param_hint="--columns")
+    return columns
+
+
+def _run_cell(run: Any, column: str, experiment_names: dict[str, str]) -> Any:
+    info, data = run.info, run.data
+    prefix, _, key = column.partition(".")
+    if column == "metrics":
+        return ", ".join(f"{k}={v:.4g}" for k, v in sorted(data.metrics.items())[:4])
+    if prefix == "metrics" and key:
+        value = data.metrics.get(key)
+        return "" if value is None else f"{value:.6g}"
+    if prefix == "params" and key:
+        return data.params.get(key, "")
+    if prefix == "tags" and key:
+        return data.tags.get(key, "")
+    if column == "experiment":
+        return experiment_names.get(info.experiment_id, info.experiment_id)
+    if column == "started":
+        return _fmt_time(info.start_time)
+    if column in ("start_time", "end_time"):
+        return _fmt_time(getattr(info, column))
+    return getattr(info, column)
+
+
 @runs.command("list")
 @_STORE_OPTION
 @click.option("--experiment", "-e", "experiment", default=None, help="Experiment name or id (default: all).")
 @click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
-@click.option("--limit", default=50, show_default=True, help="At most this many runs, newest first.")
-def runs_list(store: str | None, experiment: str | None, show_all: bool, limit: int) -> None:
-    """List runs, newest first, with their status and latest metrics."""
+@click.option("--limit", default=50, show_default=True, help="At most this many runs.")
+@click.option(
+    "--filter",
+    "filter_string",
+    default="",
+    help="""MLflow search filter, e.g. "metrics.loss < 0.5 AND params.lr = '0.01'" (docs/search.md).""",
+)
+@click.option(
+    "--order-by",
+    "order_by",
+    multiple=True,
+    help="Sort key such as 'metrics.loss ASC' or 'start_time DESC'; repeat for ties (default: newest first).",
+)
+@click.option(
+    "--columns",
+    default=_DEFAULT_COLUMNS,
+    show_default=True,
+    help="Comma list of columns: run attributes, metrics.<key>, params.<key>, tags.<key>.",
+)
+def runs_list(
+    store: str | None,
+    experiment: str | None,
+    show_all: bool,
+    limit: int,
+    filter_string: str,
+    order_by: tuple[str, ...],
+    columns: str,
+) -> None:
+    """List runs (newest first, or as --order-by says), optionally filtered."""
     from tracklite.entities import ViewType
+    from tracklite.errors import TrackliteError
 
+    wanted = _parse_columns(columns)
     client = _client(store)
     view = ViewType.ALL if show_all else ViewType.ACTIVE_ONLY
     exps = client.search_experiments(view_type=ViewType.ALL)
@@ -73,26 +162,23 @@ def runs_list(store: str | None, experiment: str | None, show_all: bool, limit: 
                 f"no experiment named or numbered '{experiment}'; see `tracklite experiments list`"
             )
     names = {e.experiment_id: e.name for e in exps}
-    found = client.store.list_runs(list(names), view, limit)
-    rows = []
-    for r in found:
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.data.metrics.items())[:4])
-        rows.append(
-            [
-                r.info.run_id,
-                r.info.run_name,
-                names.get(r.info.experiment_id),
-                r.info.status,
-                _fmt_time(r.info.start_time),
-                metrics,
-            ]
+    try:
+        found = client.search_runs(
+            list(names), filter_string=filter_string, run_view_type=view, max_results=limit, order_by=list(order_by)
         )
+    except TrackliteError as exc:
+        raise click.ClickException(exc.message) from exc
+    rows = [[_run_cell(r, c, names) for c in wanted] for r in found]
     if not rows:
-        click.echo("no runs yet; log some with `tracklite demo` or tracklite.start_run()")
+        click.echo(
+            "no runs match the filter"
+            if filter_string
+            else "no runs yet; log some with `tracklite demo` or tracklite.start_run()"
+        )
         return
     from tracklite._tables import render
 
-    click.echo(render(["run_id", "name", "experiment", "status", "started", "metrics"], rows, max_rows=limit))
+    click.echo(render(wanted, rows, max_rows=limit))
 
 
 @runs.command("show")
@@ -184,6 +270,72 @@ def gc(store: str | None, older_than: float | None) -> None:
         f"removed {done['runs']} run(s), {done['experiments']} experiment(s), {done['chunks']} artifact chunk(s); "
         f"file {before:,} -> {after:,} bytes"
     )
+
+
+@main.command("sql")
+@click.argument("query")
+@_STORE_OPTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+    help="Output format; parquet needs --output.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to this file, not stdout.")
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    help="A value for the next ? placeholder, as a string (cast in SQL: ?::DOUBLE); repeat for more.",
+)
+@click.option("--allow-writes", is_flag=True, help="Allow statements that change the store (INSERT, CREATE, ...).")
+def sql_command(
+    query: str, store: str | None, fmt: str, output: str | None, params: tuple[str, ...], allow_writes: bool
+) -> None:
+    """Run SQL over the store's views (runs, params, metrics, runs_wide, ...; docs/schema.md).
+
+    QUERY is the SQL text, or - to read it from stdin. Example:
+
+        tracklite sql "SELECT run_name, status FROM runs WHERE status = ?" -p FINISHED
+    """
+    import sys
+
+    from tracklite.errors import TrackliteError
+    from tracklite.query import sql
+
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet writes a binary file: give it one with --output FILE")
+    if query == "-":
+        query = sys.stdin.read()
+    try:
+        result = sql(query, list(params), allow_writes=allow_writes, tracking_uri=store or get_tracking_uri())
+    except TrackliteError as exc:
+        raise click.ClickException(exc.message) from exc
+    if fmt == "table":
+        from tracklite._tables import render
+
+        text = render(result.columns, result.fetchall())
+        if output is None:
+            click.echo(text)
+        else:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        return
+    writer = {"csv": result.to_csv, "json": result.to_json, "parquet": result.to_parquet}[fmt]
+    try:
+        if output is None:
+            sys.stdout.flush()
+            writer(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            writer(output)
+    except TrackliteError as exc:
+        raise click.ClickException(exc.message) from exc
+    if output is not None:
+        click.echo(f"wrote {len(result)} row(s) to {output}", err=True)
 
 
 @main.command()

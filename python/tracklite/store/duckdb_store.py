@@ -329,23 +329,24 @@ class DuckDBStore(TrackingStore):
             with self._write() as con:
                 self._active_run_info(con, run_id)
                 existing = dict(con.execute("SELECT key, value FROM params WHERE run_id = ?", [run_id]).fetchall())
+                new_params: dict[str, str] = {}
                 for p in params:
-                    old = existing.get(p.key)
+                    old = existing.get(p.key, new_params.get(p.key))
                     if old is None:
-                        con.execute(
-                            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", [run_id, p.key, p.value]
-                        )
-                        existing[p.key] = p.value
+                        new_params[p.key] = p.value
                     elif old != p.value:
                         raise InvalidParameterValue(
                             f"Changing param values is not allowed. Param with key='{p.key}' was already logged "
                             f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{p.value}'. "
                             "Log it under a new key, or start a new run."
                         )
-                for t in tags:
-                    _upsert(con, "tags", run_id, t.key, t.value)
-                    if t.key == "mlflow.runName":
-                        con.execute("UPDATE runs SET run_name = ? WHERE run_id = ?", [t.value, run_id])
+                _insert_key_values(con, "params", run_id, new_params)
+                new_tags = {t.key: t.value for t in tags}  # the last value of a key wins, as in MLflow
+                if new_tags:
+                    con.execute("DELETE FROM tags WHERE run_id = ? AND list_contains(?, key)", [run_id, list(new_tags)])
+                    _insert_key_values(con, "tags", run_id, new_tags)
+                if "mlflow.runName" in new_tags:
+                    con.execute("UPDATE runs SET run_name = ? WHERE run_id = ?", [new_tags["mlflow.runName"], run_id])
         if metrics:
             writer = self.metric_writer(run_id)
             for m in metrics:
@@ -568,6 +569,29 @@ class DuckDBStore(TrackingStore):
             result = con.execute(query, list(params or []))
             return [d[0] for d in result.description], result.fetchall()
 
+    def sql(self, query: str, params: Any = None, allow_writes: bool = False) -> Any:
+        """Run SQL over the documented views (``tracklite.sql`` explains the rules).
+
+        Statements are parsed and checked before the file is opened; reads see this
+        process's points (flushed first) and run in a rolled-back transaction, writes in
+        one committed transaction.
+
+        Returns:
+            The last statement's result as a ``pyarrow.Table``.
+
+        Raises:
+            InvalidParameterValue: for a refused write, invalid SQL or unmatched parameters.
+        """
+        from tracklite.query import parse_statements, run_statements, views_search_path
+
+        statements = parse_statements(query, allow_writes=allow_writes)
+        # The search path is restored after the transaction ends, on the same held connection.
+        with self._read() as con, views_search_path(con):
+            if not allow_writes:
+                return run_statements(con, statements, params, allow_writes=False)
+            with self._write() as tx:
+                return run_statements(tx, statements, params, allow_writes=True)
+
     # -- maintenance ----------------------------------------------------------------
 
     def gc(self, older_than_ms: int | None = None) -> dict[str, int]:
@@ -651,8 +675,14 @@ class DuckDBStore(TrackingStore):
         }
 
 
+def _insert_key_values(con: Any, table: str, run_id: str, items: dict[str, str]) -> None:
+    """One INSERT for many rows of ``params`` or ``tags`` (placeholders only; values are bound)."""
+    if items:
+        rows = ", ".join("(?, ?, ?)" for _ in items)
+        flat = [v for key, value in items.items() for v in (run_id, key, value)]
+        con.execute(f"INSERT INTO {table} (run_id, key, value) VALUES {rows}", flat)
+
+
 def _upsert(con: Any, table: str, run_id: str, key: str, value: str) -> None:
     con.execute(f"DELETE FROM {table} WHERE run_id = ? AND key = ?", [run_id, key])
     con.execute(f"INSERT INTO {table} (run_id, key, value) VALUES (?, ?, ?)", [run_id, key, value])
-
-

@@ -13,7 +13,7 @@ from typing import Any
 
 from tracklite.errors import StoreCorruptError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE schema_info (
@@ -116,8 +116,87 @@ def _migrate_to_1(con: Any) -> None:
     )
 
 
+# Version 2: the documented, stable views that ``tracklite.sql`` and the DuckDB shell query
+# (``SET search_path = 'views,main'``). They hide the internal ids (``run_key``, ``key_id``,
+# ``writer``); their tables are named ``main.`` so the views bind whatever the search path.
+_V2 = """
+CREATE SCHEMA views;
+CREATE VIEW views.experiments AS
+    SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
+    FROM main.experiments;
+CREATE VIEW views.experiment_tags AS
+    SELECT experiment_id, key, value FROM main.experiment_tags;
+CREATE VIEW views.runs AS
+    SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri
+    FROM main.runs;
+CREATE VIEW views.params AS
+    SELECT run_id, key, value FROM main.params;
+CREATE VIEW views.tags AS
+    SELECT run_id, key, value FROM main.tags;
+CREATE VIEW views.metrics AS
+    SELECT r.run_id, k.key, m.step, m.timestamp, m.value
+    FROM main.metrics m
+    JOIN main.runs r USING (run_key)
+    JOIN main.metric_keys k USING (key_id);
+CREATE VIEW views.latest_metrics AS
+    SELECT r.run_id, k.key, m.step, m.timestamp, m.value
+    FROM main.latest_metrics m
+    JOIN main.runs r USING (run_key)
+    JOIN main.metric_keys k USING (key_id);
+"""
+
+# The views of schema ``views`` (version 2 on); ``tracklite.sql`` checks that writes leave them alone.
+VIEWS = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics")
+
+
+def _migrate_to_2(con: Any) -> None:
+    con.execute(_V2)
+
+
 # Migration N brings a store from version N-1 to N. Append; never edit a released one.
-MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_to_1}
+MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_to_1, 2: _migrate_to_2}
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a DuckDB identifier: in double quotes, inner double quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """``value`` as a DuckDB string literal: in single quotes, inner single quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def runs_wide_sql(con: Any) -> str:
+    """The ``CREATE TEMP VIEW runs_wide`` statement for the store's current keys.
+
+    One row per run: the columns of ``views.runs``, then one ``params.<key>`` column per
+    param key (VARCHAR) and one ``metrics.<key>`` column per metric key (the latest value,
+    DOUBLE), each sorted by key. Keys become quoted identifiers and string literals (quotes
+    doubled), never bare SQL. The view depends on the data, so it is built per query.
+    """
+    param_keys = [r[0] for r in con.execute("SELECT DISTINCT key FROM main.params ORDER BY key").fetchall()]
+    metric_keys = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT k.key FROM main.latest_metrics JOIN main.metric_keys k USING (key_id) ORDER BY k.key"
+        ).fetchall()
+    ]
+    select = ["r.*"]
+    joins = []
+    for alias, prefix, keys, source in (
+        ("p", "params", param_keys, "views.params"),
+        ("m", "metrics", metric_keys, "views.latest_metrics"),
+    ):
+        if not keys:
+            continue
+        columns = ", ".join(
+            f"any_value(value) FILTER (WHERE key = {quote_literal(k)}) AS {quote_identifier(f'{prefix}.{k}')}"
+            for k in keys
+        )
+        joins.append(f" LEFT JOIN (SELECT run_id, {columns} FROM {source} GROUP BY run_id) {alias} USING (run_id)")
+        select.append(f"{alias}.* EXCLUDE (run_id)")
+    return f"CREATE OR REPLACE TEMP VIEW runs_wide AS SELECT {', '.join(select)} FROM views.runs r{''.join(joins)}"
 
 
 def current_version(con: Any) -> int:
@@ -133,6 +212,9 @@ def current_version(con: Any) -> int:
 
 def ensure_schema(con: Any, path: str) -> int:
     """Create or migrate the schema of the store at ``path`` in one transaction.
+
+    A new file gets every migration in order; a file of an older version gets the ones it
+    lacks (a version 1 store gains the ``views`` schema), all or none of them.
 
     Returns:
         The schema version after migration.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tracklite import _core
 from tracklite.entities import Experiment, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType
-from tracklite.errors import InvalidParameterValue, InvalidState
+from tracklite.errors import InvalidParameterValue, InvalidState, ResourceAlreadyExists, ResourceDoesNotExist
 from tracklite.tracking._uri import get_tracking_uri
 
 if TYPE_CHECKING:
@@ -121,7 +121,14 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         exp = client.get_experiment(str(experiment_id))
     else:
         found = client.get_experiment_by_name(experiment_name)
-        exp = found or client.get_experiment(client.create_experiment(experiment_name))
+        if found is None:
+            try:
+                found = client.get_experiment(client.create_experiment(experiment_name))
+            except ResourceAlreadyExists:  # another process created it since we looked
+                found = client.get_experiment_by_name(experiment_name)
+        if found is None:
+            raise ResourceDoesNotExist(f"Experiment '{experiment_name}' vanished while being created; try again.")
+        exp = found
     if exp.lifecycle_stage != "active":
         raise InvalidState(
             f"Cannot set a deleted experiment '{exp.name}' as the active experiment. You can restore the "
