@@ -30,9 +30,11 @@
 //! * A reader stops at the first record that is incomplete (a crash mid-append) or whose CRC or
 //!   structure does not check out; everything before it is valid.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
-use std::path::Path;
+use std::io::{self, BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::errors::{Error, Result};
 
@@ -588,8 +590,17 @@ pub fn read_log(path: &Path, offset: u64, max_points: usize) -> Result<ReadPlan>
         return Err(bad_offset(path, offset, HEADER_LEN));
     }
 
-    // Definitions before `start`; other records are skipped by length.
+    // Definitions before `start`; other records are skipped by length. What an earlier
+    // call already scanned of this same file is taken from the cache, so flushing a long
+    // log costs the new records only, not a rescan from the header every time.
+    let identity = file_identity(&r)?;
     let mut pos = HEADER_LEN;
+    if let Some(known) = cached_definitions(path, identity, start) {
+        pos = known.scanned_to;
+        plan.runs = known.runs;
+        plan.keys = known.keys;
+        r.seek(io::SeekFrom::Start(pos))?;
+    }
     let mut payload = Vec::new();
     while pos < start {
         let Some((len, crc)) = frame_header(&mut r, pos, file_len)? else {
@@ -652,7 +663,56 @@ pub fn read_log(path: &Path, offset: u64, max_points: usize) -> Result<ReadPlan>
         pos += (FRAME_HEADER_LEN + len) as u64;
     }
     plan.end_offset = pos;
+    remember_definitions(path, identity, pos, &plan.runs, &plan.keys);
     Ok(plan)
+}
+
+/// Definitions found in one log file up to `scanned_to` (a record boundary).
+#[derive(Clone)]
+struct KnownDefinitions {
+    identity: (u64, u64),
+    scanned_to: u64,
+    runs: Vec<String>,
+    keys: Vec<String>,
+}
+
+static DEFINITIONS: Mutex<Option<HashMap<PathBuf, KnownDefinitions>>> = Mutex::new(None);
+
+fn file_identity(r: &BufReader<File>) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = r.get_ref().metadata()?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// The cached definitions of `path`, if they are of the same file and end at or before `start`.
+fn cached_definitions(path: &Path, identity: (u64, u64), start: u64) -> Option<KnownDefinitions> {
+    let guard = DEFINITIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let known = guard.as_ref()?.get(path)?;
+    (known.identity == identity && known.scanned_to <= start).then(|| known.clone())
+}
+
+fn remember_definitions(
+    path: &Path,
+    identity: (u64, u64),
+    scanned_to: u64,
+    runs: &[String],
+    keys: &[String],
+) {
+    let mut guard = DEFINITIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    // Logs are few per process at a time; forget files that were deleted (rotated, applied).
+    if map.len() > 64 {
+        map.retain(|p, _| p.exists());
+    }
+    map.insert(
+        path.to_path_buf(),
+        KnownDefinitions {
+            identity,
+            scanned_to,
+            runs: runs.to_vec(),
+            keys: keys.to_vec(),
+        },
+    );
 }
 
 fn bad_offset(path: &Path, offset: u64, boundary: u64) -> Error {

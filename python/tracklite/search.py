@@ -342,6 +342,8 @@ def parse_order_by(clauses: Sequence[str] | None, schema: EntitySchema = RUNS) -
         InvalidParameterValue: for a malformed clause.
     """
     parsed = []
+    if isinstance(clauses, str):  # a single clause given without a list
+        clauses = [clauses]
     for clause in clauses or []:
         if not isinstance(clause, str):
             raise InvalidParameterValue(f"order_by clauses must be strings, got {clause!r}")

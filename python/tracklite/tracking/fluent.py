@@ -477,14 +477,11 @@ def search_runs(
     run_ids = store.search_run_ids(ids, run_view_type, filter_string, order_by, max_results)
     if output_format == "list":
         return store.get_runs(run_ids)
-    from tracklite.tracking.run_frame import runs_frame
+    from tracklite.tracking.run_frame import runs_arrow, runs_frame
 
-    frame = runs_frame(store.run_tables(run_ids), run_ids)
     if output_format == "pandas":
-        return frame
-    import pyarrow as pa
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+        return runs_frame(store.run_tables(run_ids), run_ids)
+    table = runs_arrow(store.run_tables(run_ids), run_ids)
     if output_format == "arrow":
         return table
     try:
