@@ -33,6 +33,9 @@ DEFAULT_LINGER_S = float(os.environ.get("TRACKLITE_LINGER", "0.02"))
 # However busy a process is, it gives the file up after holding it this long, so that a
 # tight loop of reads or writes in one process cannot starve the others.
 MAX_HOLD_S = float(os.environ.get("TRACKLITE_MAX_HOLD", "0.1"))
+# With no tracklite process waiting, a busy process still lets go this often, for clients
+# such as the duckdb shell that cannot say they are waiting.
+MAX_HOLD_UNCONTENDED_S = 2.0
 
 
 _LIVE_CONNECTORS: weakref.WeakSet[Connector] = weakref.WeakSet()
@@ -119,7 +122,9 @@ class Connector:
                     self._last_release = time.monotonic()
                     if self.linger <= 0:
                         self._close_now()
-                    elif self._last_release - self._opened_at > MAX_HOLD_S:
+                    elif self._last_release - self._opened_at > MAX_HOLD_S and (
+                        self._others_waiting() or self._last_release - self._opened_at > MAX_HOLD_UNCONTENDED_S
+                    ):
                         self._close_now()
                         self._yielded = True
                     else:
@@ -167,8 +172,25 @@ class Connector:
     def _take_turn(self) -> None:
         os.makedirs(self.logs_dir, exist_ok=True)
         turn = open(os.path.join(self.logs_dir, "turn.lock"), "a+")  # noqa: SIM115
-        fcntl.flock(turn, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Say we are waiting (a shared lock on wait.lock) while we sleep for the turn,
+            # so that a busy holder knows to let go.
+            with open(os.path.join(self.logs_dir, "wait.lock"), "a+") as waiting:
+                fcntl.flock(waiting, fcntl.LOCK_SH)
+                fcntl.flock(turn, fcntl.LOCK_EX)
         self._turn = turn
+
+    def _others_waiting(self) -> bool:
+        """Whether another tracklite process is waiting for the file (holds wait.lock shared)."""
+        with open(os.path.join(self.logs_dir, "wait.lock"), "a+") as waiting:
+            try:
+                fcntl.flock(waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(waiting, fcntl.LOCK_UN)
+            return False
 
     def _end_turn(self) -> None:
         turn, self._turn = self._turn, None

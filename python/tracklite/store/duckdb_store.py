@@ -260,9 +260,12 @@ class DuckDBStore(TrackingStore):
                 "lifecycle_stage, artifact_uri, writer) VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, 'active', ?, ?)",
                 [run_key, run_id, experiment_id, run_name, user_id, start_time, artifact_uri, writer],
             )
-            for key, value in tags.items():
-                con.execute("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", [run_id, key, value])
-            return self._run(con, run_id)
+            _insert_key_values(con, "tags", run_id, dict(tags))
+            # Built from what was just written: a new run has only these tags.
+            info = RunInfo(
+                run_id, experiment_id, run_name, user_id, "RUNNING", start_time, None, artifact_uri, "active"
+            )
+            return Run(info, RunData(metrics={}, params={}, tags=dict(tags)))
 
     def _run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
         row = con.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id]).fetchone()

@@ -276,15 +276,18 @@ class Client:
         metrics, params, tags = list(metrics), list(params), list(tags)
         validate_batch_sizes(len(metrics), len(params), len(tags))
         no_duplicate_keys("param", [p.key for p in params])
-        clean_metrics = [
-            Metric(
-                validate_key("metric", m.key),
-                validate_metric_value(m.key, m.value, m.step),
-                _now_ms() if m.timestamp is None else validate_timestamp(m.timestamp),
-                validate_step(m.step),
-            )
-            for m in metrics
-        ]
+        now = _now_ms()
+        checked_keys: set[str] = set()
+        clean_metrics = []
+        for m in metrics:
+            if m.key not in checked_keys:  # a batch repeats a few keys many times
+                checked_keys.add(validate_key("metric", m.key))
+            value = m.value if type(m.value) is float else validate_metric_value(m.key, m.value, m.step)
+            step = m.step if type(m.step) is int else validate_step(m.step)
+            ts = m.timestamp if type(m.timestamp) is int and m.timestamp >= 0 else None
+            if ts is None:
+                ts = now if m.timestamp is None else validate_timestamp(m.timestamp)
+            clean_metrics.append(Metric(m.key, value, ts, step))
         clean_params = [
             Param(validate_key("param", p.key), validate_value("param", p.key, p.value, MAX_PARAM_VAL_LENGTH))
             for p in params
