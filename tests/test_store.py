@@ -105,3 +105,27 @@ def test_external_holder_makes_us_wait_then_proceed(client: Client) -> None:
     assert time.monotonic() - started >= 0.3
     holder.wait()
     holder.stdout.close()
+
+
+def test_a_reading_process_exits_cleanly(populated: dict[str, str], store_path: str) -> None:
+    """Background threads must never be inside DuckDB when the interpreter finalizes."""
+    import subprocess
+    import sys
+
+    from tracklite.store import get_store
+
+    get_store(store_path).close()  # type: ignore[attr-defined]
+    code = (
+        "import sys, tracklite\n"
+        "c = tracklite.Client(sys.argv[1])\n"
+        "for _ in range(3):\n"
+        "    c.get_metric_series(sys.argv[2], 'loss'); c.search_runs(sys.argv[3])\n"
+    )
+    for _ in range(4):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, store_path, populated["first"], populated["experiment_id"]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr

@@ -15,6 +15,7 @@ seconds. See ``docs/architecture.md`` for the measured costs behind these choice
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import random
@@ -59,6 +60,20 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(before=_close_before_fork, after_in_child=_reset_after_fork)
+
+_exiting = False
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    # Runs after the metric sinks' exit hook (registered later, so run earlier). No DuckDB
+    # call may still be under way in a daemon thread when the interpreter finalizes: such a
+    # thread is torn down mid-call and DuckDB aborts the process.
+    global _exiting
+    _exiting = True
+    for connector in list(_LIVE_CONNECTORS):
+        with connector._lock:
+            connector._close_now()
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -216,6 +231,9 @@ class Connector:
 
     def _open(self) -> Any:
         import duckdb
+
+        if _exiting and threading.current_thread() is not threading.main_thread():
+            raise StoreLockedError("the process is exiting; background work on the store has stopped")
 
         first = self.schema_version == 0
         init_lock = None

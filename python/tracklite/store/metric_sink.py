@@ -224,9 +224,11 @@ class MetricSink:
             try:
                 if self.has_unapplied():
                     self.flush()
-                if time.monotonic() - self._last_recovery > _RECOVERY_EVERY_S:
+                if not stop.is_set() and time.monotonic() - self._last_recovery > _RECOVERY_EVERY_S:
                     self.recover()
             except Exception as exc:  # noqa: BLE001 - keep the thread alive; points stay in the log
+                if stop.is_set():
+                    return  # exiting: close() applies what is left
                 import warnings
 
                 warnings.warn(f"tracklite: background flush failed, will retry: {exc}", RuntimeWarning, stacklevel=1)
