@@ -51,6 +51,7 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     assert (tmp_path / "mlruns.duckdb").exists()
     assert "best run per learning rate" in proc.stdout
     assert "final_val_loss" in proc.stdout
+    assert "search_runs(filter_string=" in proc.stdout and "sgd-lr0.01-a0.0001" in proc.stdout
     run_ids = re.findall(r"logged run ([0-9a-f]{32})", proc.stdout)
     assert len(run_ids) == 3
 

@@ -100,7 +100,13 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     ]
     click.echo("\nRuns (latest metric values):")
     click.echo(render(["run", "learning_rate", "alpha", "val_accuracy", "val_loss", "status"], rows))
-    click.echo("The store is a plain DuckDB file. Example query:\n")
+    search = "metrics.val_accuracy > 0.93 AND params.alpha = '0.0001'"
+    click.echo(f'\nMLflow\'s search grammar: search_runs(filter_string="{search}", order_by=["metrics.val_loss"])')
+    found = tracklite.search_runs(
+        experiment_ids=[exp.experiment_id], filter_string=search, order_by=["metrics.val_loss"], output_format="list"
+    )
+    click.echo(render(["run", "val_loss"], [[r.info.run_name, f"{r.data.metrics['val_loss']:.4f}"] for r in found]))
+    click.echo("\nThe store is a plain DuckDB file. Example query:\n")
     click.echo(BEST_RUN_SQL.replace("?", f"'{exp.experiment_id}'") + ";\n")
     columns, result = client.store.execute_sql(BEST_RUN_SQL, [exp.experiment_id])
     click.echo(render(columns, result))
