@@ -846,14 +846,6 @@ def render(rep: Report, env: dict[str, Any], command: str, elapsed: float, unava
         ]
         for r in rep.rows
     ]
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(headers)]
-    right = {2, 3, 4, 5, 6}
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
     v = env["versions"]
     out = [
         "tracklite query benchmarks: tracklite beside MLflow (sqlite store), one run on this machine",
@@ -863,16 +855,10 @@ def render(rep: Report, env: dict[str, Any], command: str, elapsed: float, unava
         f"queries: warm-up + best of {env['repeat']}; total {elapsed:.0f} s",
         "ratio = tracklite / MLflow; the 'better' column says which direction wins",
         "",
-        line(headers),
-        line(["-" * w for w in widths]),
+        *tracking.text_table(
+            headers, body, right={2, 3, 4, 5, 6}, groups=["build" if r["key"] == "build" else "query" for r in rep.rows]
+        ),
     ]
-    last = None
-    for r, b in zip(rep.rows, body, strict=True):
-        group = "build" if r["key"] == "build" else "query"
-        if last is not None and group != last:
-            out.append("")
-        last = group
-        out.append(line(b))
     if unavailable:
         why = unavailable.removeprefix("tracklite not importable: ")
         out += ["", f"tracklite not importable: {why}", "  (build it with `maturin develop --release`)"]

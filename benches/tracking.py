@@ -546,6 +546,24 @@ def tracklite_build_note() -> str | None:
     return None
 
 
+def text_table(headers: list[str], body: list[list[str]], right: set[int], groups: list[str]) -> list[str]:
+    """Aligned plain-text table lines: header, rule, rows (columns in ``right`` right-aligned),
+    with a blank line wherever ``groups`` changes from one row to the next."""
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    for n, cells in enumerate(body):
+        if n and groups[n] != groups[n - 1]:
+            out.append("")
+        out.append(line(cells))
+    return out
+
+
 def render(rep: Report, env: dict[str, Any], command: str, elapsed: float) -> str:
     headers = [
         "#",
@@ -572,14 +590,6 @@ def render(rep: Report, env: dict[str, Any], command: str, elapsed: float) -> st
         ]
         for r in rep.rows
     ]
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)]
-    right = {3, 4, 5, 6, 7}
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
     v = env["versions"]
     out = [
         "tracklite benchmarks: tracklite beside its peers, one run on this machine",
@@ -588,15 +598,8 @@ def render(rep: Report, env: dict[str, Any], command: str, elapsed: float) -> st
         f"mode: {env['mode']}, fluent/series repeats: {env['repeat']} (median shown), total {elapsed:.0f} s",
         "ratio = tracklite / peer; the 'better' column says which direction wins",
         "",
-        line(headers),
-        line(["-" * w for w in widths]),
+        *text_table(headers, body, right={3, 4, 5, 6, 7}, groups=[r["scenario"][0] for r in rep.rows]),
     ]
-    last = None
-    for r, b in zip(rep.rows, body, strict=True):
-        if last is not None and r["scenario"][0] != last:
-            out.append("")
-        last = r["scenario"][0]
-        out.append(line(b))
     if rep.tracklite_unavailable:
         why = rep.tracklite_unavailable.removeprefix("tracklite not importable: ")
         out += [

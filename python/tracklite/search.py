@@ -402,26 +402,47 @@ def _value_test(column: str, op: str, values: tuple[Any, ...], args: list[Any], 
     return f"{column} {op} ?"
 
 
-def _compile_run_node(node: Node, args: list[Any]) -> str:
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """How one searchable entity's identifiers become SQL: columns, and EXISTS sources per kind."""
+
+    schema: EntitySchema
+    attributes: dict[str, str]
+    sources: dict[str, tuple[str, str]]  # kind -> (SELECT 1 ... WHERE ... AND <key> = ?, value column)
+
+
+_RUN_TARGET = _Target(
+    RUNS,
+    _RUN_ATTRIBUTE_SQL,
+    {
+        "metric": (
+            "SELECT 1 FROM latest_metrics l JOIN metric_keys k ON k.key_id = l.key_id "
+            "WHERE l.run_key = r.run_key AND k.key = ?",
+            "l.value",
+        ),
+        "param": ("SELECT 1 FROM params x WHERE x.run_id = r.run_id AND x.key = ?", "x.value"),
+        "tag": ("SELECT 1 FROM tags x WHERE x.run_id = r.run_id AND x.key = ?", "x.value"),
+    },
+)
+_EXPERIMENT_TARGET = _Target(
+    EXPERIMENTS,
+    _EXPERIMENT_ATTRIBUTE_SQL,
+    {"tag": ("SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ?", "t.value")},
+)
+
+
+def _compile_node(node: Node, args: list[Any], target: _Target) -> str:
+    """SQL for a filter tree; values and keys are appended to ``args`` in placeholder order."""
     if isinstance(node, BoolOp):
-        return "(" + f" {node.op} ".join(_compile_run_node(n, args) for n in node.operands) + ")"
+        return "(" + f" {node.op} ".join(_compile_node(n, args, target) for n in node.operands) + ")"
     ident, op = node.ident, node.op
     if ident.kind == "attribute":
-        column = _RUN_ATTRIBUTE_SQL[ident.key]
-        if ident.key in RUNS.numeric_attributes:
+        column = target.attributes[ident.key]
+        if ident.key in target.schema.numeric_attributes:
             args.append(node.values[0])
             return f"{column} {op} ?"
         return _value_test(column, op, node.values, args, numeric=False)
-    if ident.kind == "metric":
-        source = (
-            "SELECT 1 FROM latest_metrics l JOIN metric_keys k ON k.key_id = l.key_id "
-            "WHERE l.run_key = r.run_key AND k.key = ?"
-        )
-        column = "l.value"
-    else:
-        table = "params" if ident.kind == "param" else "tags"
-        source = f"SELECT 1 FROM {table} x WHERE x.run_id = r.run_id AND x.key = ?"
-        column = "x.value"
+    source, column = target.sources[ident.kind]
     args.append(ident.key)
     if op == "IS NULL":
         return f"NOT EXISTS ({source})"
@@ -486,32 +507,13 @@ def compile_run_search(
     where_args: list[Any] = [list(experiment_ids), list(stages)]
     where = "list_contains(?, r.experiment_id) AND list_contains(?, r.lifecycle_stage)"
     if tree is not None:
-        where += " AND " + _compile_run_node(tree, where_args)
+        where += " AND " + _compile_node(tree, where_args, _RUN_TARGET)
     sql = f"SELECT r.run_id FROM runs r {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
     tail: list[Any] = []
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         tail = [int(limit), int(offset)]
     return CompiledQuery(sql, join_args + where_args + tail)
-
-
-def _compile_experiment_node(node: Node, args: list[Any]) -> str:
-    if isinstance(node, BoolOp):
-        return "(" + f" {node.op} ".join(_compile_experiment_node(n, args) for n in node.operands) + ")"
-    ident, op = node.ident, node.op
-    if ident.kind == "attribute":
-        column = _EXPERIMENT_ATTRIBUTE_SQL[ident.key]
-        if ident.key in EXPERIMENTS.numeric_attributes:
-            args.append(node.values[0])
-            return f"{column} {op} ?"
-        return _value_test(column, op, node.values, args, numeric=False)
-    source = "SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ?"
-    args.append(ident.key)
-    if op == "IS NULL":
-        return f"NOT EXISTS ({source})"
-    if op == "IS NOT NULL":
-        return f"EXISTS ({source})"
-    return f"EXISTS ({source} AND {_value_test('t.value', op, node.values, args, numeric=False)})"
 
 
 def compile_experiment_search(
@@ -543,7 +545,7 @@ def compile_experiment_search(
     where_args: list[Any] = [list(stages)]
     where = "list_contains(?, e.lifecycle_stage)"
     if tree is not None:
-        where += " AND " + _compile_experiment_node(tree, where_args)
+        where += " AND " + _compile_node(tree, where_args, _EXPERIMENT_TARGET)
     sql = f"SELECT e.experiment_id FROM experiments e {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
     tail: list[Any] = []
     if limit is not None:
