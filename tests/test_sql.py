@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -26,11 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def _counts(client: Client) -> dict[str, int]:
     """Row counts of the store's tables, read past the views."""
     tables = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics", "metric_keys")
-    return {t: client.store.execute_sql(f"SELECT count(*) FROM main.{t}")[1][0][0] for t in tables}  # type: ignore[attr-defined]
+    return {t: _scalar(client, f"SELECT count(*) FROM main.{t}") for t in tables}
 
 
 def _search_path(client: Client) -> str:
-    return str(client.store.execute_sql("SELECT current_setting('search_path')")[1][0][0])  # type: ignore[attr-defined]
+    return str(_scalar(client, "SELECT current_setting('search_path')"))
+
+
+def _scalar(client: Client, query: str) -> Any:
+    """One value, read on the store's own connection (the one tracklite.sql borrows)."""
+    with client.store.connector.connect() as con:  # type: ignore[attr-defined]
+        return con.execute(query).fetchall()[0][0]
 
 
 def log_sweep(client: Client) -> str:

@@ -108,8 +108,8 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     click.echo(render(["run", "val_loss"], [[r.info.run_name, f"{r.data.metrics['val_loss']:.4f}"] for r in found]))
     click.echo("\nThe store is a plain DuckDB file. Example query:\n")
     click.echo(BEST_RUN_SQL.replace("?", f"'{exp.experiment_id}'") + ";\n")
-    columns, result = client.store.execute_sql(BEST_RUN_SQL, [exp.experiment_id])
-    click.echo(render(columns, result))
+    best = tracklite.sql(BEST_RUN_SQL, [exp.experiment_id])
+    click.echo(render(best.columns, best.fetchall()))
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, or `duckdb {store}` and `FROM metric_history;`"

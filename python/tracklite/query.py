@@ -200,6 +200,7 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
     """
     import duckdb
 
+    from tracklite.store.connection import relation
     from tracklite.store.schema import runs_wide_sql
 
     bound = _bind(statements, params)
@@ -209,11 +210,10 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
         if any("runs_wide" in s.query.lower() for s in statements):
             con.execute(runs_wide_sql(con))
         for statement, args in zip(statements, bound, strict=True):
-            con.complete()  # a relation cannot start while an execute() result is unread
-            # con.sql, not con.execute: its Arrow output needs no extra copy. Writes run at once;
-            # reads run when fetched, so only the last statement's rows are computed.
-            relation = con.sql(statement.query, params=args)
-        table = relation.to_arrow_table()
+            # A relation, not con.execute: writes run at once; reads run when fetched, so only
+            # the last statement's rows are computed.
+            last = relation(con, statement.query, args)
+        table = last.to_arrow_table()
         if allow_writes:
             con.execute("DROP VIEW IF EXISTS temp.main.runs_wide")
             _check_views_intact(con)

@@ -105,17 +105,14 @@ def validate_metric_value(key: str, value: object, step: object = 0) -> float:
     Raises:
         InvalidParameterValue: for bools, strings, None and other non-numbers.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Number) or isinstance(value, complex):
-        if not (hasattr(value, "__float__") and not isinstance(value, (str, bytes, bool))):
-            raise InvalidParameterValue(
-                f"Got invalid value {value!r} for metric '{key}' (step={step}). "
-                "Please specify value as a valid double (64-bit floating point)"
-            )
-        if type(value).__name__ == "bool_":
-            raise InvalidParameterValue(
-                f"Got invalid value {value!r} for metric '{key}' (step={step}). "
-                "Please specify value as a valid double (64-bit floating point)"
-            )
+    # Numbers and number-like objects (numpy scalars) take float(); bools, including numpy's,
+    # text and complex numbers do not count, as in MLflow.
+    not_a_number = isinstance(value, (bool, str, bytes, complex)) or type(value).__name__ == "bool_"
+    if not_a_number or not hasattr(value, "__float__"):
+        raise InvalidParameterValue(
+            f"Got invalid value {value!r} for metric '{key}' (step={step}). "
+            "Please specify value as a valid double (64-bit floating point)"
+        )
     return float(value)  # type: ignore[arg-type]
 
 

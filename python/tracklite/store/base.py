@@ -92,9 +92,6 @@ class TrackingStore(ABC):
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]: ...
     @abstractmethod
     def flush(self) -> None: ...
-    @abstractmethod
-    def execute_sql(self, query: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a read query over the store's tables; returns column names and rows."""
 
     # artifacts
     @abstractmethod

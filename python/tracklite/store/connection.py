@@ -22,7 +22,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,6 +74,18 @@ def _close_all_at_exit() -> None:
     for connector in list(_LIVE_CONNECTORS):
         with connector._lock:
             connector._close_now()
+
+
+def relation(con: Any, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
+    """``con.sql(query, params)``: a lazy relation whose Arrow output needs no extra copy.
+
+    DuckDB refuses to start a relation while an ``execute()`` result on the same
+    connection is unread (a ``fetchone`` leaves one), so the pending result is
+    completed first.
+    """
+    con.complete()
+    # Without parameters DuckDB can take its faster unprepared path.
+    return con.sql(query) if params is None else con.sql(query, params=params)
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -128,6 +140,10 @@ class Connector:
         with self._lock:
             if self._con is None:
                 self._con = self._open()
+            if self._users == 0:
+                # A lingering connection (or the schema check of a new one) may hold an unread
+                # result, and DuckDB 2.0 refuses relations and registrations until it is finished.
+                self._con.complete()
             self._users += 1
             try:
                 yield self._con

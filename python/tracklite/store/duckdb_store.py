@@ -31,7 +31,7 @@ from tracklite.entities import (
 from tracklite.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from tracklite.store import artifacts as _artifacts
 from tracklite.store.base import TrackingStore
-from tracklite.store.connection import Connector
+from tracklite.store.connection import Connector, relation
 from tracklite.store.metric_sink import MetricSink
 
 ARTIFACT_SCHEME = "tracklite-artifacts:/"
@@ -270,24 +270,14 @@ class DuckDBStore(TrackingStore):
     def _run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
         row = con.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
-            raise ResourceDoesNotExist(f"Run with id={run_id} not found; runs are listed by `tracklite runs list`")
+            raise _run_not_found(run_id)
         return int(row[0]), RunInfo(*row[1:])
 
-    def _run(self, con: Any, run_id: str) -> Run:
-        run_key, info = self._run_info(con, run_id)
-        params = dict(con.execute("SELECT key, value FROM params WHERE run_id = ?", [run_id]).fetchall())
-        tags = dict(con.execute("SELECT key, value FROM tags WHERE run_id = ?", [run_id]).fetchall())
-        metrics = dict(
-            con.execute(
-                "SELECT k.key, l.value FROM latest_metrics l JOIN metric_keys k USING (key_id) WHERE l.run_key = ?",
-                [run_key],
-            ).fetchall()
-        )
-        return Run(info, RunData(metrics=metrics, params=params, tags=tags))
-
     def get_run(self, run_id: str) -> Run:
-        with self._read() as con:
-            return self._run(con, run_id)
+        found = self.get_runs([run_id])
+        if not found:
+            raise _run_not_found(run_id)
+        return found[0]
 
     def _active_run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
         run_key, info = self._run_info(con, run_id)
@@ -379,13 +369,13 @@ class DuckDBStore(TrackingStore):
         run_key, _ = self._run_info(con, run_id)
         found = con.execute("SELECT key_id FROM metric_keys WHERE key = ?", [key]).fetchall()
         key_id = found[0][0] if found else -1
-        con.complete()  # a relation cannot start while an execute() result is unread
         # Both ids as plain values: a filter DuckDB pushes into the scan keeps the stored
         # order, where a join on a subquery would come back in parallel, shuffled pieces.
-        return con.sql(
+        return relation(
+            con,
             "SELECT step, timestamp, value FROM metrics WHERE run_key = ? AND key_id = ?"
             + (" ORDER BY step, timestamp, value" if ordered else ""),
-            params=[run_key, key_id],
+            [run_key, key_id],
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -456,9 +446,8 @@ class DuckDBStore(TrackingStore):
         with self._read() as con:
             con.register("_tracklite_ids", ids)
             try:
-                con.complete()  # a relation cannot start while an execute() result is unread
-                runs = con.sql(runs_sql).to_arrow_table()
-                values = con.sql(values_sql).to_arrow_table()
+                runs = relation(con, runs_sql).to_arrow_table()
+                values = relation(con, values_sql).to_arrow_table()
             finally:
                 con.unregister("_tracklite_ids")
         import pyarrow.compute as pc
@@ -580,16 +569,6 @@ class DuckDBStore(TrackingStore):
         root = self._artifact_root(run_id)
         return b"".join(_artifacts.iter_file(self.connector.connect, root, rel))
 
-    def execute_sql(self, query: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a query over the store's tables (schema in ``docs/schema.md``).
-
-        Returns:
-            Column names and rows.
-        """
-        with self._read() as con:
-            result = con.execute(query, list(params or []))
-            return [d[0] for d in result.description], result.fetchall()
-
     def sql(self, query: str, params: Any = None, allow_writes: bool = False) -> Any:
         """Run SQL over the documented views (``tracklite.sql`` explains the rules).
 
@@ -694,6 +673,10 @@ class DuckDBStore(TrackingStore):
             "counts": counts,
             "logs": logs,
         }
+
+
+def _run_not_found(run_id: str) -> ResourceDoesNotExist:
+    return ResourceDoesNotExist(f"Run with id={run_id} not found; runs are listed by `tracklite runs list`")
 
 
 def _in_step_order(table: Any) -> Any:

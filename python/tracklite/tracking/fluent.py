@@ -1,8 +1,8 @@
 """MLflow's fluent tracking API: module-level functions around an active-run stack.
 
 ``log_metric`` is the hot path: it is ``tracklite._core.log_metric``, which logs to the
-active run's Rust ``RunWriter`` (``_writer``, mirrored into ``_core`` by ``_set_writer``) with
-no Python frame in between, and calls ``_log_metric_slow`` for everything else.
+active run's Rust ``RunWriter`` (set by ``_set_writer``) with no Python frame in between,
+and calls ``_log_metric_slow`` for everything else.
 """
 
 from __future__ import annotations
@@ -24,19 +24,16 @@ if TYPE_CHECKING:
     from tracklite.tracking.client import Client
 
 _active_runs: list[ActiveRun] = []
-_writer: Any = None  # the Rust RunWriter of the innermost active run
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
 _atexit_registered = False
 
 
 def _set_writer(writer: Any) -> None:
-    """Make ``writer`` (or None) the active run's writer, here and in ``_core.log_metric``.
+    """Make ``writer`` (or None) the one ``_core.log_metric`` logs to without a run_id.
 
     A store's writer that is not a Rust ``RunWriter`` stays on the Python slow path.
     """
-    global _writer
-    _writer = writer
     _core.set_active_writer(writer if isinstance(writer, _core.RunWriter) else None)
 
 
@@ -246,9 +243,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
     finally:
         _active_runs.pop()
         _last_active_run_id = active.info.run_id
-        _set_writer(None)
-        if _active_runs:
-            _set_writer(_client().store.metric_writer(_active_runs[-1].info.run_id))
+        _set_writer(_client().store.metric_writer(_active_runs[-1].info.run_id) if _active_runs else None)
 
 
 def _end_runs_at_exit() -> None:
@@ -292,12 +287,9 @@ def _log_metric_slow(
     if run_id is not None:
         _client().log_metric(run_id, key, value, timestamp, step)
         return
-    active_id = _run_id_or_start()
-    w = _writer
-    if w is None or w.run_id != active_id:
-        w = _client().store.metric_writer(active_id)
-    _set_writer(w)
-    w.log(key, value, step, timestamp)
+    writer = _client().store.metric_writer(_run_id_or_start())  # cached by the store
+    _set_writer(writer)
+    writer.log(key, value, step, timestamp)
 
 
 # ``tracklite.log_metric``: native, documented in rust/fluent.rs (``help(tracklite.log_metric)``).
