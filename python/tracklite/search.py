@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tracklite.errors import InvalidParameterValue
+from tracklite.store.run_tables import RUN_COLUMNS
 
 Kind = Literal["metric", "param", "tag", "attribute"]
 
@@ -485,7 +486,7 @@ def compile_run_search(
     limit: int | None,
     offset: int = 0,
 ) -> CompiledQuery:
-    """The query returning matching run ids in search order.
+    """The query returning the attribute rows (``RUN_COLUMNS``) of matching runs in search order.
 
     Raises:
         InvalidParameterValue: for a malformed filter or order_by clause.
@@ -508,7 +509,8 @@ def compile_run_search(
     where = "list_contains(?, r.experiment_id) AND list_contains(?, r.lifecycle_stage)"
     if tree is not None:
         where += " AND " + _compile_node(tree, where_args, _RUN_TARGET)
-    sql = f"SELECT r.run_id FROM runs r {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
+    columns = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
+    sql = f"SELECT {columns} FROM runs r {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
     tail: list[Any] = []
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"

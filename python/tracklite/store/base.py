@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracklite.entities import Experiment, FileInfo, Metric, Param, Run, RunInfo, RunTag
+
+if TYPE_CHECKING:
+    from tracklite.store.run_tables import RunTables
 
 
 class TrackingStore(ABC):
@@ -77,7 +80,7 @@ class TrackingStore(ABC):
         self, experiment_ids: Sequence[str], view_type: int = 1, max_results: int | None = None
     ) -> list[Run]: ...
     @abstractmethod
-    def search_run_ids(
+    def search_runs(
         self,
         experiment_ids: Sequence[str],
         view_type: int = 1,
@@ -85,9 +88,9 @@ class TrackingStore(ABC):
         order_by: Sequence[str] | None = None,
         max_results: int | None = None,
         offset: int = 0,
-    ) -> list[str]: ...
+    ) -> RunTables: ...
     @abstractmethod
-    def run_tables(self, run_ids: Sequence[str]) -> dict[str, Any]: ...
+    def run_tables(self, run_ids: Sequence[str]) -> RunTables: ...
     @abstractmethod
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]: ...
     @abstractmethod

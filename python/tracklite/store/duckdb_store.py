@@ -33,11 +33,9 @@ from tracklite.store import artifacts as _artifacts
 from tracklite.store.base import TrackingStore
 from tracklite.store.connection import Connector, relation
 from tracklite.store.metric_sink import MetricSink
+from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_values
 
 ARTIFACT_SCHEME = "tracklite-artifacts:/"
-_RUN_COLUMNS = (
-    "run_key, run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
-)
 
 
 def _now_ms() -> int:
@@ -268,7 +266,7 @@ class DuckDBStore(TrackingStore):
             return Run(info, RunData(metrics={}, params={}, tags=dict(tags)))
 
     def _run_info(self, con: Any, run_id: str) -> tuple[int, RunInfo]:
-        row = con.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        row = con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
             raise _run_not_found(run_id)
         return int(row[0]), RunInfo(*row[1:])
@@ -393,9 +391,9 @@ class DuckDBStore(TrackingStore):
     def list_runs(
         self, experiment_ids: Sequence[str], view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None
     ) -> list[Run]:
-        return self.get_runs(self.search_run_ids(experiment_ids, view_type, None, None, max_results))
+        return self.search_runs(experiment_ids, view_type, None, None, max_results).to_runs()
 
-    def search_run_ids(
+    def search_runs(
         self,
         experiment_ids: Sequence[str],
         view_type: int = ViewType.ACTIVE_ONLY,
@@ -403,8 +401,12 @@ class DuckDBStore(TrackingStore):
         order_by: Sequence[str] | None = None,
         max_results: int | None = None,
         offset: int = 0,
-    ) -> list[str]:
-        """Ids of the runs matching a filter, in search order (see ``docs/search.md``).
+    ) -> RunTables:
+        """The page of runs matching a filter, in search order (see ``docs/search.md``).
+
+        Two queries: the search returns the page's attribute rows (one row more than
+        ``max_results``, to tell whether another page follows), then one query reads
+        their metrics, params and tags.
 
         Raises:
             InvalidParameterValue: for a malformed filter or order_by clause.
@@ -413,82 +415,28 @@ class DuckDBStore(TrackingStore):
 
         stages = LifecycleStage.stages_for(view_type)
         exp_ids = [str(e) for e in experiment_ids]
-        query = compile_run_search(exp_ids, stages, filter_string, order_by, max_results, offset)
+        limit = None if max_results is None else max_results + 1
+        query = compile_run_search(exp_ids, stages, filter_string, order_by, limit, offset)
         with self._read() as con:
-            return [r[0] for r in con.execute(query.sql, query.params).fetchall()]
+            runs = relation(con, query.sql, query.params).to_arrow_table()
+            more = max_results is not None and runs.num_rows > max_results
+            return read_values(con, runs.slice(0, max_results) if more else runs, more=more)
 
-    def run_tables(self, run_ids: Sequence[str]) -> dict[str, Any]:
-        """The runs' attributes, latest metrics, params and tags as Arrow tables.
-
-        Returns:
-            ``{"runs", "metrics", "params", "tags"}``; every table has a ``run_id``
-            column, ``runs`` is in the order of ``run_ids``, the others are long form
-            (``run_id``, ``key``, ``value``).
-        """
-        import pyarrow as pa
-
-        ids = pa.table(
-            {"run_id": pa.array(list(run_ids), pa.string()), "ord": pa.array(range(len(run_ids)), pa.int64())}
-        )
-        runs_sql = (
-            "SELECT r.run_id, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, "
-            "r.end_time, r.artifact_uri, r.lifecycle_stage "
-            "FROM _tracklite_ids i JOIN runs r USING (run_id) ORDER BY i.ord"
-        )
-        # One query for the three key/value kinds: each query costs about a millisecond.
-        values_sql = (
-            "SELECT 0 AS kind, r.run_id, k.key, CAST(l.value AS VARCHAR) AS text, l.value AS number "
-            "FROM _tracklite_ids i JOIN runs r USING (run_id) "
-            "JOIN latest_metrics l ON l.run_key = r.run_key JOIN metric_keys k ON k.key_id = l.key_id "
-            "UNION ALL SELECT 1, p.run_id, p.key, p.value, NULL FROM _tracklite_ids i JOIN params p USING (run_id) "
-            "UNION ALL SELECT 2, t.run_id, t.key, t.value, NULL FROM _tracklite_ids i JOIN tags t USING (run_id)"
-        )
+    def run_tables(self, run_ids: Sequence[str]) -> RunTables:
+        """The given runs as Arrow tables, in the given order (unknown ids are left out)."""
+        columns = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
         with self._read() as con:
-            con.register("_tracklite_ids", ids)
-            try:
-                runs = relation(con, runs_sql).to_arrow_table()
-                values = relation(con, values_sql).to_arrow_table()
-            finally:
-                con.unregister("_tracklite_ids")
-        import pyarrow.compute as pc
-
-        out = {"runs": runs}
-        for kind, name, column in ((0, "metrics", "number"), (1, "params", "text"), (2, "tags", "text")):
-            part = values.filter(pc.equal(values.column("kind"), kind))
-            out[name] = pa.table(
-                {"run_id": part.column("run_id"), "key": part.column("key"), "value": part.column(column)}
-            )
-        return out
+            runs = relation(
+                con,
+                f"SELECT {columns} FROM runs r JOIN (SELECT unnest(?) AS run_id, generate_subscripts(?, 1) AS ord) i "
+                "USING (run_id) ORDER BY i.ord",
+                [list(run_ids), list(run_ids)],
+            ).to_arrow_table()
+            return read_values(con, runs)
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        """Many runs at once, in the given order (four queries, not four per run)."""
-        if not run_ids:
-            return []
-        tables = self.run_tables(run_ids)
-        per_run: dict[str, tuple[dict[str, float], dict[str, str], dict[str, str]]] = {
-            rid: ({}, {}, {}) for rid in run_ids
-        }
-        for slot, name in enumerate(("metrics", "params", "tags")):
-            cols = tables[name].to_pydict()
-            for rid, key, value in zip(cols["run_id"], cols["key"], cols["value"], strict=True):
-                per_run[rid][slot][key] = value
-        runs = []
-        info = tables["runs"].to_pydict()
-        for i, rid in enumerate(info["run_id"]):
-            metrics, params, tags = per_run[rid]
-            run_info = RunInfo(
-                rid,
-                info["experiment_id"][i],
-                info["run_name"][i],
-                info["user_id"][i],
-                info["status"][i],
-                info["start_time"][i],
-                info["end_time"][i],
-                info["artifact_uri"][i],
-                info["lifecycle_stage"][i],
-            )
-            runs.append(Run(run_info, RunData(metrics=metrics, params=params, tags=tags)))
-        return runs
+        """Many runs at once, in the given order (two queries, not four per run)."""
+        return self.run_tables(run_ids).to_runs() if run_ids else []
 
     def find_orphaned_runs(self) -> list[str]:
         """Runs still RUNNING whose writing process is gone (killed or crashed)."""

@@ -466,14 +466,14 @@ def search_runs(
         else:
             ids = [_resolve_experiment_id()]
     store = client.store
-    run_ids = store.search_run_ids(ids, run_view_type, filter_string, order_by, max_results)
+    page = store.search_runs(ids, run_view_type, filter_string, order_by, max_results)
     if output_format == "list":
-        return store.get_runs(run_ids)
+        return page.to_runs()
     from tracklite.tracking.run_frame import runs_arrow, runs_frame
 
     if output_format == "pandas":
-        return runs_frame(store.run_tables(run_ids), run_ids)
-    table = runs_arrow(store.run_tables(run_ids), run_ids)
+        return runs_frame(page)
+    table = runs_arrow(page)
     if output_format == "arrow":
         return table
     try:

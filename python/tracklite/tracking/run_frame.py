@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracklite.store.run_tables import RunTables
 
 BASE_COLUMNS = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time")
 
 
-def runs_frame(tables: dict[str, Any], run_ids: Sequence[str], *, datetimes: bool = True) -> Any:
-    """MLflow's ``search_runs`` DataFrame from a store's ``run_tables``, rows in ``run_ids`` order.
+def runs_frame(tables: RunTables, *, datetimes: bool = True) -> Any:
+    """MLflow's ``search_runs`` DataFrame from a page of runs, rows in page order.
 
     Columns: ``run_id``, ``experiment_id``, ``status``, ``artifact_uri``, ``start_time`` and
     ``end_time`` (UTC datetimes), then ``metrics.<key>`` (float, NaN where missing),
@@ -18,7 +20,8 @@ def runs_frame(tables: dict[str, Any], run_ids: Sequence[str], *, datetimes: boo
     """
     import pandas as pd
 
-    runs = tables["runs"].to_pandas()
+    run_ids = tables.run_ids
+    runs = tables.runs.to_pandas()
     frame = runs[list(BASE_COLUMNS)].copy()
     if datetimes:
         for column in ("start_time", "end_time"):
@@ -29,7 +32,7 @@ def runs_frame(tables: dict[str, Any], run_ids: Sequence[str], *, datetimes: boo
         ("params", "params", "object"),
         ("tags", "tags", "object"),
     ):
-        long = tables[name]
+        long = getattr(tables, name)
         if long.num_rows == 0:
             continue
         df = long.to_pandas()
@@ -45,11 +48,11 @@ def runs_frame(tables: dict[str, Any], run_ids: Sequence[str], *, datetimes: boo
     return out.reset_index(drop=True)
 
 
-def runs_arrow(tables: dict[str, Any], run_ids: Sequence[str]) -> Any:
+def runs_arrow(tables: RunTables) -> Any:
     """The same table as ``runs_frame``, as a ``pyarrow.Table`` with UTC timestamp columns."""
     import pyarrow as pa
 
-    table = pa.Table.from_pandas(runs_frame(tables, run_ids, datetimes=False), preserve_index=False)
+    table = pa.Table.from_pandas(runs_frame(tables, datetimes=False), preserve_index=False)
     for column in ("start_time", "end_time"):
         i = table.schema.get_field_index(column)
         millis = table.column(column).cast(pa.int64())  # end_time of running runs: null
