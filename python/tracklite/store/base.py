@@ -88,6 +88,16 @@ class TrackingStore(ABC):
         order_by: Sequence[str] | None = None,
         max_results: int | None = None,
         offset: int = 0,
+    ) -> list[Run]: ...
+    @abstractmethod
+    def search_run_tables(
+        self,
+        experiment_ids: Sequence[str],
+        view_type: int = 1,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        offset: int = 0,
     ) -> RunTables: ...
     @abstractmethod
     def run_tables(self, run_ids: Sequence[str]) -> RunTables: ...

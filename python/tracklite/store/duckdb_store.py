@@ -33,9 +33,14 @@ from tracklite.store import artifacts as _artifacts
 from tracklite.store.base import TrackingStore
 from tracklite.store.connection import Connector, relation
 from tracklite.store.metric_sink import MetricSink
-from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_values
+from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_runs, read_tables
 
 ARTIFACT_SCHEME = "tracklite-artifacts:/"
+# Attribute rows of the given run ids, in the order given.
+_RUNS_BY_ID_SQL = (
+    f"SELECT {', '.join(f'r.{c}' for c in RUN_COLUMNS)} FROM runs r "
+    "JOIN (SELECT unnest(?) AS run_id, generate_subscripts(?, 1) AS ord) i USING (run_id) ORDER BY i.ord"
+)
 
 
 def _now_ms() -> int:
@@ -391,7 +396,7 @@ class DuckDBStore(TrackingStore):
     def list_runs(
         self, experiment_ids: Sequence[str], view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None
     ) -> list[Run]:
-        return self.search_runs(experiment_ids, view_type, None, None, max_results).to_runs()
+        return self.search_runs(experiment_ids, view_type, None, None, max_results)
 
     def search_runs(
         self,
@@ -401,42 +406,60 @@ class DuckDBStore(TrackingStore):
         order_by: Sequence[str] | None = None,
         max_results: int | None = None,
         offset: int = 0,
-    ) -> RunTables:
-        """The page of runs matching a filter, in search order (see ``docs/search.md``).
-
-        Two queries: the search returns the page's attribute rows (one row more than
-        ``max_results``, to tell whether another page follows), then one query reads
-        their metrics, params and tags.
+    ) -> list[Run]:
+        """The runs matching a filter, in search order (see ``docs/search.md``).
 
         Raises:
             InvalidParameterValue: for a malformed filter or order_by clause.
         """
+        query = self._run_search(experiment_ids, view_type, filter_string, order_by, max_results, offset)
+        with self._read() as con:
+            return read_runs(con, con.execute(query.sql, query.params).fetchall())
+
+    def search_run_tables(
+        self,
+        experiment_ids: Sequence[str],
+        view_type: int = ViewType.ACTIVE_ONLY,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        offset: int = 0,
+    ) -> RunTables:
+        """``search_runs`` as Arrow tables, for DataFrames of many runs.
+
+        Raises:
+            InvalidParameterValue: for a malformed filter or order_by clause.
+        """
+        query = self._run_search(experiment_ids, view_type, filter_string, order_by, max_results, offset)
+        with self._read() as con:
+            return read_tables(con, relation(con, query.sql, query.params).to_arrow_table())
+
+    @staticmethod
+    def _run_search(
+        experiment_ids: Sequence[str],
+        view_type: int,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        max_results: int | None,
+        offset: int,
+    ) -> Any:
         from tracklite.search import compile_run_search
 
         stages = LifecycleStage.stages_for(view_type)
         exp_ids = [str(e) for e in experiment_ids]
-        limit = None if max_results is None else max_results + 1
-        query = compile_run_search(exp_ids, stages, filter_string, order_by, limit, offset)
-        with self._read() as con:
-            runs = relation(con, query.sql, query.params).to_arrow_table()
-            more = max_results is not None and runs.num_rows > max_results
-            return read_values(con, runs.slice(0, max_results) if more else runs, more=more)
+        return compile_run_search(exp_ids, stages, filter_string, order_by, max_results, offset)
 
     def run_tables(self, run_ids: Sequence[str]) -> RunTables:
         """The given runs as Arrow tables, in the given order (unknown ids are left out)."""
-        columns = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
         with self._read() as con:
-            runs = relation(
-                con,
-                f"SELECT {columns} FROM runs r JOIN (SELECT unnest(?) AS run_id, generate_subscripts(?, 1) AS ord) i "
-                "USING (run_id) ORDER BY i.ord",
-                [list(run_ids), list(run_ids)],
-            ).to_arrow_table()
-            return read_values(con, runs)
+            return read_tables(con, relation(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).to_arrow_table())
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Many runs at once, in the given order (two queries, not four per run)."""
-        return self.run_tables(run_ids).to_runs() if run_ids else []
+        if not run_ids:
+            return []
+        with self._read() as con:
+            return read_runs(con, con.execute(_RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).fetchall())
 
     def find_orphaned_runs(self) -> list[str]:
         """Runs still RUNNING whose writing process is gone (killed or crashed)."""

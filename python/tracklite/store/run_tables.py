@@ -1,9 +1,8 @@
-"""A page of runs read as Arrow tables: attributes in one table, metrics, params and tags long.
+"""Reading a page of runs: as ``Run`` objects, or as Arrow tables for DataFrames.
 
 A search answers in two queries whatever the page size: the search itself returns the
 page's attribute rows (with the internal ``run_key``), and one more query brings every
-latest metric, param and tag of those runs. ``Run`` objects, DataFrames and Arrow tables
-are all built from these tables.
+latest metric, param and tag of those runs.
 """
 
 from __future__ import annotations
@@ -47,39 +46,36 @@ class RunTables:
         metrics: Latest metric values, long form: ``run_id``, ``key``, ``value`` (double).
         params: ``run_id``, ``key``, ``value`` (string).
         tags: ``run_id``, ``key``, ``value`` (string).
-        more: Whether the search had matching runs past this page.
     """
 
     runs: Any
     metrics: Any
     params: Any
     tags: Any
-    more: bool = False
 
     @property
     def run_ids(self) -> list[str]:
         """The runs' ids, in page order."""
         return self.runs.column("run_id").to_pylist()
 
-    def to_runs(self) -> list[Run]:
-        """The page as ``Run`` objects, in page order."""
-        per_run: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, str]]] = {
-            rid: ({}, {}, {}) for rid in self.run_ids
-        }
-        for slot, table in enumerate((self.metrics, self.params, self.tags)):
-            cols = table.to_pydict()
-            for rid, key, value in zip(cols["run_id"], cols["key"], cols["value"], strict=True):
-                per_run[rid][slot][key] = value
-        info = self.runs.to_pydict()
-        columns = [info[name] for name in RUN_COLUMNS[1:]]
-        runs = []
-        for row in zip(*columns, strict=True):
-            metrics, params, tags = per_run[row[0]]
-            runs.append(Run(RunInfo(*row), RunData(metrics=metrics, params=params, tags=tags)))
-        return runs
+
+def read_runs(con: Any, rows: list[tuple[Any, ...]]) -> list[Run]:
+    """``Run`` objects for attribute rows (tuples of ``RUN_COLUMNS``), in row order.
+
+    A page of Run objects is read as Python rows, not Arrow: DuckDB's relation API binds
+    each statement twice, which costs more than the page's values themselves.
+    """
+    if not rows:
+        return []
+    keys = [row[0] for row in rows]
+    ids = [row[1] for row in rows]
+    per_run: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {rid: ({}, {}, {}) for rid in ids}
+    for kind, run_id, key, text, number in con.execute(_VALUES_SQL, [keys, ids, ids]).fetchall():
+        per_run[run_id][kind][key] = number if kind == 0 else text
+    return [Run(RunInfo(*row[1:]), RunData(*per_run[row[1]])) for row in rows]
 
 
-def read_values(con: Any, runs: Any, *, more: bool = False) -> RunTables:
+def read_tables(con: Any, runs: Any) -> RunTables:
     """``RunTables`` for the attribute rows ``runs`` (an Arrow table of ``RUN_COLUMNS``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -96,4 +92,4 @@ def read_values(con: Any, runs: Any, *, more: bool = False) -> RunTables:
         parts.append(
             pa.table({"run_id": part.column("run_id"), "key": part.column("key"), "value": part.column(column)})
         )
-    return RunTables(runs, *parts, more=more)
+    return RunTables(runs, *parts)

@@ -342,9 +342,9 @@ class Client:
                 "page through more with page_token."
             )
         offset = decode_page_token(page_token)
-        page = self._store.search_runs(ids, run_view_type, filter_string, order_by, max_results, offset)
-        token = encode_page_token(offset + max_results) if page.more else None
-        return PagedList(page.to_runs(), token)
+        runs = self._store.search_runs(ids, run_view_type, filter_string, order_by, max_results + 1, offset)
+        token = encode_page_token(offset + max_results) if len(runs) > max_results else None
+        return PagedList(runs[:max_results], token)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of a metric, in logging order, as ``Metric`` objects."""

@@ -466,9 +466,9 @@ def search_runs(
         else:
             ids = [_resolve_experiment_id()]
     store = client.store
-    page = store.search_runs(ids, run_view_type, filter_string, order_by, max_results)
     if output_format == "list":
-        return page.to_runs()
+        return store.search_runs(ids, run_view_type, filter_string, order_by, max_results)
+    page = store.search_run_tables(ids, run_view_type, filter_string, order_by, max_results)
     from tracklite.tracking.run_frame import runs_arrow, runs_frame
 
     if output_format == "pandas":
