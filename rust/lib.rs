@@ -4,10 +4,14 @@
 //! * [`metrics`]: the buffered, thread-safe metric log engine and its Python classes.
 //! * [`fluent`]: the native `tracklite.log_metric` and its active-writer cell.
 //! * [`names`]: MLflow's metric-name rules.
+//! * [`enforce`]: model signature enforcement over column buffers.
+//! * [`buffers`]: reading Python buffers as typed columns.
 //! * [`errors`]: the crate's error type and its mapping to `tracklite.errors`.
 
 use pyo3::prelude::*;
 
+pub mod buffers;
+pub mod enforce;
 pub mod errors;
 pub mod fluent;
 pub mod metrics;
@@ -25,5 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fluent::log_metric, m)?)?;
     m.add_function(wrap_pyfunction!(fluent::set_active_writer, m)?)?;
     m.add_function(wrap_pyfunction!(fluent::set_log_metric_fallback, m)?)?;
+    m.add_function(wrap_pyfunction!(enforce::enforce_action, m)?)?;
+    m.add_function(wrap_pyfunction!(enforce::cast_columns, m)?)?;
     Ok(())
 }

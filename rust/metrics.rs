@@ -702,25 +702,7 @@ impl<T> Column<T> {
 
 /// The element type of a 1-d, C-contiguous buffer in native byte order; `None` otherwise.
 fn native_element(buf: &PyUntypedBuffer) -> Option<ElementType> {
-    let fmt = buf.format().to_bytes();
-    let native = match fmt {
-        [_] | [b'@', _] | [b'=', _] => true,
-        [b'<', _] => cfg!(target_endian = "little"),
-        [b'>' | b'!', _] => cfg!(target_endian = "big"),
-        _ => false,
-    };
-    if !native || buf.dimensions() != 1 || !buf.is_c_contiguous() {
-        return None;
-    }
-    let t = ElementType::from_format(buf.format());
-    let width = match t {
-        ElementType::SignedInteger { bytes }
-        | ElementType::UnsignedInteger { bytes }
-        | ElementType::Float { bytes } => bytes,
-        ElementType::Bool => 1,
-        ElementType::Unknown => return None,
-    };
-    (width == buf.item_size()).then_some(t)
+    crate::buffers::element_type(buf).filter(|_| buf.is_c_contiguous())
 }
 
 /// Reads `n` items of type `S` (possibly unaligned) from a buffer and maps them.

@@ -86,6 +86,19 @@ def test_views_have_the_documented_columns(client: Client) -> None:
         "tags": ["run_id", "key", "value"],
         "metrics": ["run_id", "key", "step", "timestamp", "value"],
         "latest_metrics": ["run_id", "key", "step", "timestamp", "value"],
+        "logged_models": [
+            "model_id",
+            "experiment_id",
+            "name",
+            "source_run_id",
+            "artifact_location",
+            "status",
+            "model_type",
+            "creation_timestamp",
+            "last_updated_timestamp",
+        ],
+        "logged_model_params": ["model_id", "key", "value"],
+        "logged_model_tags": ["model_id", "key", "value"],
     }
     assert set(expected) == set(schema.VIEWS)
     for view, columns in expected.items():

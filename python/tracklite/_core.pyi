@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Final, SupportsFloat, SupportsIndex, TypedDict, final
+from typing import Final, Literal, SupportsFloat, SupportsIndex, TypedDict, final
 
 from typing_extensions import Buffer
 
@@ -16,6 +16,8 @@ __all__ = [
     "MetricLog",
     "RunWriter",
     "__version__",
+    "cast_columns",
+    "enforce_action",
     "log_metric",
     "read_log",
     "set_active_writer",
@@ -292,4 +294,36 @@ def set_log_metric_fallback(fn: Callable[..., None]) -> None:
 
     Raises:
         TypeError: ``fn`` is not callable.
+    """
+
+def enforce_action(
+    kind: str, itemsize: int, pandas_string: bool, target: str
+) -> Literal["keep", "cast", "cast_if_zero_one", "to_datetime", "reject"]:
+    """MLflow's rule for a column of NumPy dtype ``kind``/``itemsize`` given to a schema column.
+
+    Args:
+        kind: The dtype's kind character (``"i"``, ``"u"``, ``"f"``, ``"b"``, ``"O"``, ``"M"`` ...).
+        itemsize: The dtype's item size in bytes.
+        pandas_string: Whether the column has a pandas string dtype.
+        target: The schema type: boolean, integer, long, float, double, string, binary, datetime.
+
+    Raises:
+        tracklite.errors.InvalidParameterValue: For an unknown schema type.
+    """
+
+def cast_columns(jobs: list[tuple[Buffer, Buffer, bool]]) -> list[bool]:
+    """Converts numeric columns into new buffers, on all cores and without the GIL.
+
+    Args:
+        jobs: ``(src, dst, zero_one)`` triples: ``src`` a 1-d numeric column (any stride),
+            ``dst`` a writable, contiguous int32/int64/float32/float64 buffer of the same
+            length, ``zero_one`` whether every value must be 0 or 1 (MLflow's int64-to-float rule).
+
+    Returns:
+        Per job, False if ``zero_one`` was asked and a value is neither 0 nor 1 (that
+        destination is then partly written).
+
+    Raises:
+        tracklite.errors.InvalidParameterValue: For buffers that are not such columns, or of
+            different lengths.
     """

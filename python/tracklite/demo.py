@@ -1,8 +1,9 @@
 """``tracklite demo``: a newcomer's first minute with tracklite.
 
 Trains a small scikit-learn classifier a few times with different settings, logging
-params, per-epoch metrics, tags and an artifact into ``./mlruns.duckdb``, then prints
-a summary table and answers a question with SQL over the same file.
+params, per-epoch metrics, tags, an artifact and the model into ``./mlruns.duckdb``, then
+prints a summary table, searches the runs, loads the best model back and answers a
+question with SQL over the same file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def _train_one(lr: float, alpha: float, epochs: int, data: tuple[Any, ...]) -> N
     from sklearn.metrics import accuracy_score, log_loss
 
     import tracklite
+    import tracklite.sklearn
 
     x_train, x_val, y_train, y_val, classes = data
     tracklite.log_params({"learning_rate": lr, "alpha": alpha, "epochs": epochs, "model": "SGDClassifier"})
@@ -49,6 +51,9 @@ def _train_one(lr: float, alpha: float, epochs: int, data: tuple[Any, ...]) -> N
     # A whole curve at once, straight from NumPy: the learning-rate schedule per batch.
     tracklite.log_metric_series("lr_schedule", np.full(epochs * 10, lr))
     tracklite.log_dict({"coef_shape": list(model.coef_.shape), "classes": classes.tolist()}, "model_summary.json")
+    # The model itself, as an MLflow model directory stored inside the same file; the
+    # input example gives it a signature that predict() enforces.
+    tracklite.sklearn.log_model(model, name="model", input_example=x_val[:5])
 
 
 def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
@@ -106,6 +111,8 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
         experiment_ids=[exp.experiment_id], filter_string=search, order_by=["metrics.val_loss"], output_format="list"
     )
     click.echo(render(["run", "val_loss"], [[r.info.run_name, f"{r.data.metrics['val_loss']:.4f}"] for r in found]))
+    best_run = min(runs, key=lambda r: r.data.metrics.get("val_loss", float("inf")))
+    _show_model(best_run.info.run_id, x_val, y_val)
     click.echo("\nThe store is a plain DuckDB file. Example query:\n")
     click.echo(BEST_RUN_SQL.replace("?", f"'{exp.experiment_id}'") + ";\n")
     best = tracklite.sql(BEST_RUN_SQL, [exp.experiment_id])
@@ -114,3 +121,20 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, or `duckdb {store}` and `FROM metric_history;`"
     )
+
+
+def _show_model(run_id: str, x_val: Any, y_val: Any) -> None:
+    """Load the best run's logged model back and show its signature at work."""
+    import tracklite.pyfunc
+    from tracklite.errors import TrackliteError
+
+    uri = f"runs:/{run_id}/model"
+    model = tracklite.pyfunc.load_model(uri)
+    accuracy = float((model.predict(x_val) == y_val).mean())
+    click.echo("\nModels: each run logged its model, an MLflow model directory, into the store. The best:")
+    click.echo(f"  pyfunc.load_model({uri!r}).predict(x_val) -> accuracy {accuracy:.3f}")
+    click.echo(f"  signature inputs: {model.metadata.get_input_schema()}")
+    try:
+        model.predict(x_val.astype("float32"))
+    except TrackliteError as exc:
+        click.echo(f"  a float32 input is refused before the model sees it: {exc.message.rsplit('Error: ', 1)[-1]}")

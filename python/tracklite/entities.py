@@ -182,6 +182,44 @@ class Run:
         return {"info": asdict(self.info), "data": asdict(self.data)}
 
 
+class LoggedModelStatus:
+    """A logged model's state (MLflow's ``LoggedModelStatus``); meta.yaml files use the integers."""
+
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+    _TO_INT: ClassVar[dict[str, int]] = {"PENDING": 1, "READY": 2, "FAILED": 3}
+
+    @staticmethod
+    def to_int(status: str) -> int:
+        """The integer MLflow writes for ``status``."""
+        return LoggedModelStatus._TO_INT[status]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModel:
+    """A model logged into the store (MLflow 3's ``LoggedModel``): its files live under
+    ``artifact_location``; ``models:/<model_id>`` loads it."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: str
+    source_run_id: str | None = None
+    model_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_uri(self) -> str:
+        """``models:/<model_id>``."""
+        return f"models:/{self.model_id}"
+
+
 class PagedList(list):  # type: ignore[type-arg]
     """A page of search results; ``token`` fetches the next page (None on the last)."""
 

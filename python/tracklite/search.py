@@ -110,6 +110,13 @@ RUNS = EntitySchema(
     in_attributes=frozenset({"run_id", "run_name", "status", "user_id", "artifact_uri"}),
     kinds=frozenset({"metric", "param", "tag", "attribute"}),
 )
+LOGGED_MODELS = EntitySchema(
+    name="logged models",
+    string_attributes=frozenset({"name", "model_id", "model_type", "status", "source_run_id"}),
+    numeric_attributes=frozenset({"creation_timestamp", "last_updated_timestamp"}),
+    in_attributes=frozenset({"name", "model_id", "model_type", "status", "source_run_id"}),
+    kinds=frozenset({"tag", "param", "attribute"}),
+)
 EXPERIMENTS = EntitySchema(
     name="experiments",
     string_attributes=frozenset({"name", "experiment_id"}),
@@ -430,6 +437,14 @@ _EXPERIMENT_TARGET = _Target(
     _EXPERIMENT_ATTRIBUTE_SQL,
     {"tag": ("SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ?", "t.value")},
 )
+_LOGGED_MODEL_TARGET = _Target(
+    LOGGED_MODELS,
+    {name: f"e.{name}" for name in LOGGED_MODELS.string_attributes | LOGGED_MODELS.numeric_attributes},
+    {
+        "tag": ("SELECT 1 FROM logged_model_tags t WHERE t.model_id = e.model_id AND t.key = ?", "t.value"),
+        "param": ("SELECT 1 FROM logged_model_params t WHERE t.model_id = e.model_id AND t.key = ?", "t.value"),
+    },
+)
 
 
 def _compile_node(node: Node, args: list[Any], target: _Target) -> str:
@@ -486,7 +501,8 @@ def compile_run_search(
     limit: int | None,
     offset: int = 0,
 ) -> CompiledQuery:
-    """The query returning the attribute rows (``RUN_COLUMNS``) of matching runs in search order.
+    """The query returning the attribute rows (``RUN_COLUMNS``, then ``ord``: the position in
+    search order) of matching runs, in search order.
 
     Raises:
         InvalidParameterValue: for a malformed filter or order_by clause.
@@ -510,7 +526,83 @@ def compile_run_search(
     if tree is not None:
         where += " AND " + _compile_node(tree, where_args, _RUN_TARGET)
     columns = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
-    sql = f"SELECT {columns} FROM runs r {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
+    # ``ord`` carries the order through the page query's joins (see store.run_tables).
+    order = ", ".join(order_terms)
+    sql = (
+        f"SELECT {columns}, row_number() OVER (ORDER BY {order}) AS ord "
+        f"FROM runs r {' '.join(joins)} WHERE {where} ORDER BY ord"
+    )
+    tail: list[Any] = []
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        tail = [int(limit), int(offset)]
+    return CompiledQuery(sql, join_args + where_args + tail)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """A searchable entity other than runs: its table (aliased ``e``), id, key/value tables, order."""
+
+    target: _Target
+    table: str
+    id_column: str
+    sort_tables: dict[str, str]  # kind -> key/value table with an ``id_column`` column
+    tiebreak: tuple[str, ...]
+    numeric_id: bool = False
+
+
+_EXPERIMENT_LISTING = _Listing(
+    _EXPERIMENT_TARGET,
+    "experiments",
+    "experiment_id",
+    {"tag": "experiment_tags"},
+    ("e.creation_time DESC", "TRY_CAST(e.experiment_id AS BIGINT) ASC", "e.experiment_id ASC"),
+    numeric_id=True,
+)
+_LOGGED_MODEL_LISTING = _Listing(
+    _LOGGED_MODEL_TARGET,
+    "logged_models",
+    "model_id",
+    {"tag": "logged_model_tags", "param": "logged_model_params"},
+    ("e.creation_timestamp DESC", "e.model_id ASC"),
+)
+
+
+def _compile_listing(
+    listing: _Listing,
+    where_sql: str,
+    where_args: list[Any],
+    filter_string: str | None,
+    order_by: Sequence[str] | None,
+    limit: int | None,
+    offset: int,
+) -> CompiledQuery:
+    schema = listing.target.schema
+    tree = parse_filter(filter_string, schema)
+    join_args: list[Any] = []
+    joins: list[str] = []
+    order_terms: list[str] = []
+    for n, (ident, ascending) in enumerate(parse_order_by(order_by, schema)):
+        if ident.kind == "attribute":
+            column = listing.target.attributes[ident.key]
+            if listing.numeric_id and ident.key == listing.id_column:
+                column = f"TRY_CAST({column} AS BIGINT)"
+        else:
+            join_args.append(ident.key)
+            joins.append(
+                f"LEFT JOIN (SELECT {listing.id_column}, value AS v FROM {listing.sort_tables[ident.kind]} "
+                f"WHERE key = ?) o{n} ON o{n}.{listing.id_column} = e.{listing.id_column}"
+            )
+            column = f"o{n}.v"
+        order_terms += [f"({column} IS NULL) ASC", f"{column} {'ASC' if ascending else 'DESC'}"]
+    order_terms += list(listing.tiebreak)
+    where = where_sql
+    if tree is not None:
+        where += " AND " + _compile_node(tree, where_args, listing.target)
+    sql = (
+        f"SELECT e.{listing.id_column} FROM {listing.table} e {' '.join(joins)} WHERE {where} "
+        f"ORDER BY {', '.join(order_terms)}"
+    )
     tail: list[Any] = []
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
@@ -526,34 +618,41 @@ def compile_experiment_search(
     Raises:
         InvalidParameterValue: for a malformed filter or order_by clause.
     """
-    tree = parse_filter(filter_string, EXPERIMENTS)
-    join_args: list[Any] = []
-    joins: list[str] = []
-    order_terms: list[str] = []
-    for n, (ident, ascending) in enumerate(parse_order_by(order_by, EXPERIMENTS)):
-        if ident.kind == "attribute":
-            column = _EXPERIMENT_ATTRIBUTE_SQL[ident.key]
-            if ident.key == "experiment_id":
-                column = "TRY_CAST(e.experiment_id AS BIGINT)"
-        else:
-            join_args.append(ident.key)
-            joins.append(
-                f"LEFT JOIN (SELECT experiment_id, value AS v FROM experiment_tags WHERE key = ?) o{n} "
-                f"ON o{n}.experiment_id = e.experiment_id"
-            )
-            column = f"o{n}.v"
-        order_terms += [f"({column} IS NULL) ASC", f"{column} {'ASC' if ascending else 'DESC'}"]
-    order_terms += ["e.creation_time DESC", "TRY_CAST(e.experiment_id AS BIGINT) ASC", "e.experiment_id ASC"]
-    where_args: list[Any] = [list(stages)]
-    where = "list_contains(?, e.lifecycle_stage)"
-    if tree is not None:
-        where += " AND " + _compile_node(tree, where_args, _EXPERIMENT_TARGET)
-    sql = f"SELECT e.experiment_id FROM experiments e {' '.join(joins)} WHERE {where} ORDER BY {', '.join(order_terms)}"
-    tail: list[Any] = []
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        tail = [int(limit), int(offset)]
-    return CompiledQuery(sql, join_args + where_args + tail)
+    return _compile_listing(
+        _EXPERIMENT_LISTING,
+        "list_contains(?, e.lifecycle_stage)",
+        [list(stages)],
+        filter_string,
+        order_by,
+        limit,
+        offset,
+    )
+
+
+def compile_logged_model_search(
+    experiment_ids: Sequence[str],
+    filter_string: str | None,
+    order_by: Sequence[str] | None,
+    limit: int | None,
+    offset: int = 0,
+) -> CompiledQuery:
+    """The query returning matching logged-model ids in search order (newest first by default).
+
+    Identifiers: ``name``, ``model_id``, ``model_type``, ``status``, ``source_run_id``,
+    ``creation_timestamp``, ``last_updated_timestamp``, ``tags.<key>``, ``params.<key>``.
+
+    Raises:
+        InvalidParameterValue: for a malformed filter or order_by clause.
+    """
+    return _compile_listing(
+        _LOGGED_MODEL_LISTING,
+        "list_contains(?, e.experiment_id)",
+        [list(experiment_ids)],
+        filter_string,
+        order_by,
+        limit,
+        offset,
+    )
 
 
 # -- paging ----------------------------------------------------------------------------------

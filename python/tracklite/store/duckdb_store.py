@@ -19,6 +19,8 @@ from tracklite.entities import (
     Experiment,
     FileInfo,
     LifecycleStage,
+    LoggedModel,
+    LoggedModelStatus,
     Metric,
     Param,
     Run,
@@ -30,15 +32,16 @@ from tracklite.entities import (
 )
 from tracklite.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from tracklite.store import artifacts as _artifacts
+from tracklite.store import logged_models as _logged
 from tracklite.store.base import TrackingStore
 from tracklite.store.connection import Connector, relation
 from tracklite.store.metric_sink import MetricSink
 from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_runs, read_tables
 
 ARTIFACT_SCHEME = "tracklite-artifacts:/"
-# Attribute rows of the given run ids, in the order given.
+# Attribute rows of the given run ids and their positions, in the order given.
 _RUNS_BY_ID_SQL = (
-    f"SELECT {', '.join(f'r.{c}' for c in RUN_COLUMNS)} FROM runs r "
+    f"SELECT {', '.join(f'r.{c}' for c in RUN_COLUMNS)}, i.ord FROM runs r "
     "JOIN (SELECT unnest(?) AS run_id, generate_subscripts(?, 1) AS ord) i USING (run_id) ORDER BY i.ord"
 )
 
@@ -414,7 +417,7 @@ class DuckDBStore(TrackingStore):
         """
         query = self._run_search(experiment_ids, view_type, filter_string, order_by, max_results, offset)
         with self._read() as con:
-            return read_runs(con, con.execute(query.sql, query.params).fetchall())
+            return read_runs(con, query.sql, query.params)
 
     def search_run_tables(
         self,
@@ -459,7 +462,7 @@ class DuckDBStore(TrackingStore):
         if not run_ids:
             return []
         with self._read() as con:
-            return read_runs(con, con.execute(_RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).fetchall())
+            return read_runs(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)])
 
     def find_orphaned_runs(self) -> list[str]:
         """Runs still RUNNING whose writing process is gone (killed or crashed)."""
@@ -500,6 +503,127 @@ class DuckDBStore(TrackingStore):
                         [RunStatus.KILLED, last, _now_ms(), run_id],
                     )
         return orphans
+
+    # -- logged models --------------------------------------------------------------
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """A new PENDING logged model in ``experiment_id`` (its files come next).
+
+        Raises:
+            ResourceDoesNotExist: for an unknown experiment or run.
+            InvalidParameterValue: for an empty name or a deleted experiment.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidParameterValue("A logged model needs a non-empty name, e.g. log_model(model, name='model').")
+        model_id = _logged.new_model_id()
+        with self._write() as con:
+            exp = self._experiment_row(con, "experiment_id", str(experiment_id))
+            if exp is None:
+                raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidParameterValue(f"Experiment {experiment_id} is deleted; restore it to log models into it.")
+            if source_run_id is not None:
+                self._run_info(con, source_run_id)
+            location = f"{exp.artifact_location.rstrip('/')}/models/{model_id}/artifacts"
+            _logged.insert(
+                con,
+                model_id=model_id,
+                experiment_id=str(experiment_id),
+                name=name,
+                artifact_location=location,
+                source_run_id=source_run_id,
+                model_type=model_type,
+                params={k: str(v) for k, v in (params or {}).items()},
+                tags={k: str(v) for k, v in (tags or {}).items()},
+                now=_now_ms(),
+            )
+            return _logged.get(con, [model_id])[0]
+
+    def log_model_files(self, model_id: str, local_dir: str) -> None:
+        """Store a model directory's files as the logged model's artifacts and mark it READY.
+
+        All files and the status change land in one transaction: a failure leaves the
+        model PENDING with no files.
+        """
+        with self._write() as con:
+            root = artifact_root(_logged.get(con, [model_id])[0].artifact_location)
+            for dirpath, _dirs, files in os.walk(local_dir):
+                for file in sorted(files):
+                    full = os.path.join(dirpath, file)
+                    rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
+                    with open(full, "rb") as stream:
+                        _artifacts.put_stream(con, root, rel, stream)
+            _logged.set_status(con, model_id, LoggedModelStatus.READY, _now_ms())
+
+    def set_logged_model_status(self, model_id: str, status: str) -> None:
+        """Set a logged model's status (``READY``, ``FAILED`` or ``PENDING``)."""
+        with self._write() as con:
+            _logged.set_status(con, model_id, status, _now_ms())
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, str]) -> None:
+        """Set tags on a logged model."""
+        with self._write() as con:
+            _logged.set_tags(con, model_id, tags, _now_ms())
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Delete a logged model and its files (chunks are reclaimed by ``gc``)."""
+        with self._write() as con:
+            _artifacts.delete_root(con, artifact_root(_logged.delete(con, model_id)))
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """A logged model by id.
+
+        Raises:
+            ResourceDoesNotExist: for an unknown id.
+        """
+        with self._read() as con:
+            return _logged.get(con, [model_id])[0]
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        offset: int = 0,
+    ) -> list[LoggedModel]:
+        """Logged models matching a filter (grammar as ``search_runs``), newest first by default.
+
+        Raises:
+            InvalidParameterValue: for a malformed filter or order_by clause.
+        """
+        from tracklite.search import compile_logged_model_search
+
+        query = compile_logged_model_search(
+            [str(e) for e in experiment_ids], filter_string, order_by, max_results, offset
+        )
+        with self._read() as con:
+            ids = [r[0] for r in con.execute(query.sql, query.params).fetchall()]
+            return _logged.get(con, ids)
+
+    def find_run_model(self, run_id: str, name: str) -> str | None:
+        """The id of the newest READY model that ``run_id`` logged as ``name`` (None if none)."""
+        with self._read() as con:
+            return _logged.find_by_run(con, run_id, name)
+
+    def logged_model_manifest(self, model_id: str) -> list[tuple[str, int, list[str]]]:
+        """Every file of a logged model: ``(relative path, size, chunk digests)``."""
+        with self._read() as con:
+            root = artifact_root(_logged.get(con, [model_id])[0].artifact_location)
+            return _artifacts.files_under(con, root, "")
+
+    def download_logged_model(self, model_id: str, dst_dir: str) -> str:
+        """Write a logged model's files into ``dst_dir``; returns ``dst_dir``."""
+        root = artifact_root(self.get_logged_model(model_id).artifact_location)
+        return _artifacts.write_tree(self.connector.connect, root, "", dst_dir)
 
     # -- artifacts ------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 """Reading a page of runs: as ``Run`` objects, or as Arrow tables for DataFrames.
 
-A search answers in two queries whatever the page size: the search itself returns the
-page's attribute rows (with the internal ``run_key``), and one more query brings every
-latest metric, param and tag of those runs.
+A page is described by a query returning its attribute rows (``RUN_COLUMNS`` and ``ord``,
+the position in the page): a search, or a list of run ids. ``read_runs`` answers with one
+statement: the page is materialised once and joined to the latest metrics, params and
+tags, so DuckDB plans and schedules one query rather than two (about half the cost of a
+small search). ``read_tables`` reads the page and its values as Arrow tables for
+DataFrames of many runs.
 """
 
 from __future__ import annotations
@@ -26,8 +29,21 @@ RUN_COLUMNS = (
     "lifecycle_stage",
 )
 
-# One query for the three key/value kinds of a page: each query costs about a millisecond.
-# Metrics join by the integer run_key; params and tags are keyed by run_id in the schema.
+# A page and everything in it in one statement: kind 0-2 rows are (ord, key, value) of
+# metrics, params and tags; kind 3 rows carry the attributes of the run at ``ord``.
+_PAGE_SQL = """
+WITH page AS MATERIALIZED ({page})
+SELECT 0 AS kind, p.ord, k.key, NULL::VARCHAR AS text, l.value AS number, NULL AS info
+    FROM page p JOIN latest_metrics l ON l.run_key = p.run_key JOIN metric_keys k ON k.key_id = l.key_id
+UNION ALL SELECT 1, p.ord, x.key, x.value, NULL, NULL FROM page p JOIN params x ON x.run_id = p.run_id
+UNION ALL SELECT 2, p.ord, x.key, x.value, NULL, NULL FROM page p JOIN tags x ON x.run_id = p.run_id
+UNION ALL SELECT 3, p.ord, NULL, NULL, NULL,
+    [p.run_id, p.experiment_id, p.run_name, p.user_id, p.status, CAST(p.start_time AS VARCHAR),
+     CAST(p.end_time AS VARCHAR), p.artifact_uri, p.lifecycle_stage]
+    FROM page p
+"""
+
+# The latest metrics, params and tags of a page given as attribute rows (for Arrow).
 _VALUES_SQL = (
     "SELECT 0 AS kind, r.run_id, k.key, NULL::VARCHAR AS text, l.value AS number "
     "FROM latest_metrics l JOIN metric_keys k ON k.key_id = l.key_id JOIN runs r ON r.run_key = l.run_key "
@@ -59,20 +75,27 @@ class RunTables:
         return self.runs.column("run_id").to_pylist()
 
 
-def read_runs(con: Any, rows: list[tuple[Any, ...]]) -> list[Run]:
-    """``Run`` objects for attribute rows (tuples of ``RUN_COLUMNS``), in row order.
+def read_runs(con: Any, page_sql: str, params: list[Any]) -> list[Run]:
+    """``Run`` objects for the page ``page_sql`` describes, in page order (one statement).
 
-    A page of Run objects is read as Python rows, not Arrow: DuckDB's relation API binds
-    each statement twice, which costs more than the page's values themselves.
+    Read as Python rows, not Arrow: DuckDB's relation API binds each statement twice,
+    which costs more than a page's values themselves. Each run's metrics, params and tags
+    come sorted by key (deterministic; sorting here is cheaper than in SQL).
     """
-    if not rows:
-        return []
-    keys = [row[0] for row in rows]
-    ids = [row[1] for row in rows]
-    per_run: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {rid: ({}, {}, {}) for rid in ids}
-    for kind, run_id, key, text, number in con.execute(_VALUES_SQL, [keys, ids, ids]).fetchall():
-        per_run[run_id][kind][key] = number if kind == 0 else text
-    return [Run(RunInfo(*row[1:]), RunData(*per_run[row[1]])) for row in rows]
+    infos: dict[int, list[Any]] = {}
+    values: dict[int, tuple[list[Any], list[Any], list[Any]]] = {}
+    for kind, ord_, key, text, number, info in con.execute(_PAGE_SQL.format(page=page_sql), params).fetchall():
+        if kind == 3:
+            infos[ord_] = info
+        else:
+            values.setdefault(ord_, ([], [], []))[kind].append((key, number if kind == 0 else text))
+    runs = []
+    for ord_ in sorted(infos):
+        run_id, exp_id, name, user, status, start, end, uri, stage = infos[ord_]
+        info = RunInfo(run_id, exp_id, name, user, status, int(start), None if end is None else int(end), uri, stage)
+        data = [dict(sorted(items)) for items in values.get(ord_, ([], [], []))]
+        runs.append(Run(info, RunData(*data)))
+    return runs
 
 
 def read_tables(con: Any, runs: Any) -> RunTables:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tracklite.errors import StoreCorruptError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE schema_info (
@@ -146,7 +146,18 @@ CREATE VIEW views.latest_metrics AS
 """
 
 # The views of schema ``views`` (version 2 on); ``tracklite.sql`` checks that writes leave them alone.
-VIEWS = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics")
+VIEWS = (
+    "experiments",
+    "experiment_tags",
+    "runs",
+    "params",
+    "tags",
+    "metrics",
+    "latest_metrics",
+    "logged_models",
+    "logged_model_params",
+    "logged_model_tags",
+)
 
 
 def _migrate_to_2(con: Any) -> None:
@@ -159,7 +170,50 @@ def _migrate_to_3(con: Any) -> None:
     con.execute("CREATE UNIQUE INDEX runs_run_id ON runs (run_id)")
 
 
-MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
+# Version 4: logged models (MLflow 3's LoggedModel). Their files are artifacts under the
+# root ``<experiment>/models/<model_id>/artifacts``; params are copied from the source run.
+_V4 = """
+CREATE TABLE logged_models (
+    model_id VARCHAR NOT NULL,
+    experiment_id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    source_run_id VARCHAR,
+    artifact_location VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    model_type VARCHAR,
+    creation_timestamp BIGINT NOT NULL,
+    last_updated_timestamp BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX logged_models_model_id ON logged_models (model_id);
+CREATE TABLE logged_model_params (
+    model_id VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    value VARCHAR NOT NULL
+);
+CREATE TABLE logged_model_tags (
+    model_id VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    value VARCHAR NOT NULL
+);
+CREATE VIEW views.logged_models AS
+    SELECT model_id, experiment_id, name, source_run_id, artifact_location, status, model_type,
+           creation_timestamp, last_updated_timestamp
+    FROM main.logged_models;
+CREATE VIEW views.logged_model_params AS SELECT model_id, key, value FROM main.logged_model_params;
+CREATE VIEW views.logged_model_tags AS SELECT model_id, key, value FROM main.logged_model_tags;
+"""
+
+
+def _migrate_to_4(con: Any) -> None:
+    con.execute(_V4)
+
+
+MIGRATIONS: dict[int, Callable[[Any], None]] = {
+    1: _migrate_to_1,
+    2: _migrate_to_2,
+    3: _migrate_to_3,
+    4: _migrate_to_4,
+}
 
 
 def quote_identifier(name: str) -> str:

@@ -580,3 +580,66 @@ def load_dict(artifact_uri: str) -> dict[str, Any]:
 
         return yaml.safe_load(text)  # type: ignore[no-any-return]
     return json.loads(text)  # type: ignore[no-any-return]
+
+
+def search_logged_models(
+    experiment_ids: list[str] | None = None,
+    filter_string: str | None = None,
+    max_results: int | None = None,
+    order_by: list[Any] | None = None,
+    output_format: str = "pandas",
+) -> Any:
+    """Logged models (``log_model`` results) matching a filter, newest first by default.
+
+    Args:
+        experiment_ids: Experiments to search; default: the active experiment.
+        filter_string: The search grammar over ``name``, ``model_id``, ``model_type``,
+            ``status``, ``source_run_id``, ``creation_timestamp``, ``last_updated_timestamp``,
+            ``tags.<key>`` and ``params.<key>``, e.g. ``"name = 'model' AND params.lr = '0.1'"``.
+        max_results: At most this many models.
+        order_by: Clauses such as ``"creation_timestamp DESC"``, or MLflow's dicts
+            ``{"field_name": "name", "ascending": True}``.
+        output_format: ``"pandas"`` (one row per model) or ``"list"`` (``LoggedModel`` objects).
+
+    Raises:
+        InvalidParameterValue: for a malformed filter or order_by, or an unknown output format.
+    """
+    if output_format not in ("pandas", "list"):
+        raise InvalidParameterValue(f"Unsupported output_format {output_format!r}; use 'pandas' or 'list'.")
+    clauses = []
+    for clause in order_by or []:
+        if isinstance(clause, dict):
+            if "field_name" not in clause:
+                raise InvalidParameterValue(f"order_by dicts need a 'field_name' key, got {clause!r}")
+            clauses.append(f"{clause['field_name']} {'ASC' if clause.get('ascending', True) else 'DESC'}")
+        else:
+            clauses.append(clause)
+    ids = [str(e) for e in experiment_ids] if experiment_ids else [_resolve_experiment_id()]
+    models = _client().store.search_logged_models(ids, filter_string, clauses, max_results)
+    if output_format == "list":
+        return models
+    import pandas as pd
+
+    columns = [
+        "model_id",
+        "experiment_id",
+        "name",
+        "artifact_location",
+        "creation_timestamp",
+        "last_updated_timestamp",
+        "status",
+        "source_run_id",
+        "model_type",
+        "params",
+        "tags",
+    ]
+    return pd.DataFrame([{c: getattr(m, c) for c in columns} for m in models], columns=columns)
+
+
+def get_logged_model(model_id: str) -> Any:
+    """A logged model by id (``models:/<model_id>``).
+
+    Raises:
+        ResourceDoesNotExist: for an unknown id.
+    """
+    return _client().store.get_logged_model(model_id)

@@ -1,0 +1,123 @@
+"""``log_model`` for every flavor: a logged model in the store, linked to the active run.
+
+As in MLflow 3, logging creates a *logged model* (id ``m-<hex>``) in the run's experiment
+(or the active experiment without a run), copies the run's params onto it, saves the model
+directory with the flavor's ``save_model``, and stores the files inside the store file.
+``runs:/<run_id>/<name>`` and ``models:/<model_id>`` both load it afterwards.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracklite.errors import InvalidParameterValue
+from tracklite.models.model import Model
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``log_model`` returns (MLflow's ``ModelInfo``)."""
+
+    model_id: str
+    name: str
+    run_id: str | None
+    artifact_path: str
+    flavors: dict[str, Any]
+    signature: Any
+    saved_input_example_info: dict[str, Any] | None
+    utc_time_created: str
+    model_uuid: str
+    metadata: dict[str, Any] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    registered_model_version: int | None = None
+
+    @property
+    def model_uri(self) -> str:
+        """``models:/<model_id>``: loads this model."""
+        return f"models:/{self.model_id}"
+
+    @property
+    def run_uri(self) -> str | None:
+        """``runs:/<run_id>/<name>`` when the model was logged in a run."""
+        return f"runs:/{self.run_id}/{self.name}" if self.run_id else None
+
+
+def log_model(
+    save: Callable[[str, Model], None],
+    *,
+    name: str | None,
+    artifact_path: str | None,
+    registered_model_name: str | None,
+    params: dict[str, Any] | None,
+    tags: dict[str, str] | None,
+    model_type: str | None,
+) -> ModelInfo:
+    """Create a logged model, save it with ``save(local_dir, model)`` and store the files.
+
+    A failure while saving or storing marks the model FAILED; nothing is left half-written.
+
+    Raises:
+        InvalidParameterValue: for both ``name`` and ``artifact_path``, or neither.
+    """
+    from tracklite.entities import LoggedModelStatus
+    from tracklite.tracking import fluent
+
+    if name is not None and artifact_path is not None:
+        raise InvalidParameterValue("Both `artifact_path` (deprecated) and `name` were given; pass only `name`.")
+    name = name or artifact_path
+    if not name:
+        raise InvalidParameterValue("log_model needs a name for the model, e.g. log_model(model, name='model').")
+    if registered_model_name is not None:
+        raise InvalidParameterValue(
+            "registered_model_name needs the model registry, which this version does not have yet; "
+            "log without it and load the model by its models:/<model_id> URI."
+        )
+    client = fluent._client()
+    store = client.store
+    active = fluent.active_run()
+    run_id = active.info.run_id if active is not None else None
+    experiment_id = active.info.experiment_id if active is not None else fluent._resolve_experiment_id()
+    model_params = dict(store.get_run(run_id).data.params) if run_id else {}
+    model_params.update({k: str(v) for k, v in (params or {}).items()})
+    logged = store.create_logged_model(experiment_id, name, run_id, model_params, tags, model_type)
+    model = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id)
+    model.model_uuid = logged.model_id
+    try:
+        with tempfile.TemporaryDirectory(prefix="tracklite-model-") as tmp:
+            local = f"{tmp}/model"
+            save(local, model)
+            store.log_model_files(logged.model_id, local)
+    except BaseException:
+        store.set_logged_model_status(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    return ModelInfo(
+        model_id=logged.model_id,
+        name=name,
+        run_id=run_id,
+        artifact_path=logged.artifact_location,
+        flavors=model.flavors,
+        signature=model.signature,
+        saved_input_example_info=model.saved_input_example_info,
+        utc_time_created=model.utc_time_created,
+        model_uuid=model.model_uuid,
+        metadata=model.metadata,
+        params=model_params,
+        tags=dict(tags or {}),
+    )
+
+
+_LOGGING_KEYS = ("artifact_path", "registered_model_name", "params", "tags", "model_type")
+
+
+def log_flavor_model(save_model: Callable[..., Model], obj: Any, name: str | None, kwargs: dict[str, Any]) -> ModelInfo:
+    """``log_model`` for a flavor whose ``save_model(obj, path, mlflow_model=..., **kwargs)`` writes it.
+
+    ``kwargs`` holds ``save_model``'s keyword arguments and ``log_model``'s own
+    (``artifact_path``, ``registered_model_name``, ``params``, ``tags``, ``model_type``).
+    """
+    logging = {k: kwargs.pop(k, None) for k in _LOGGING_KEYS}
+    return log_model(lambda path, model: save_model(obj, path, mlflow_model=model, **kwargs), name=name, **logging)
