@@ -477,7 +477,7 @@ def w_query(tool_name: str, tmp: Path, p: dict[str, Any]) -> dict[str, Any]:
     }
     out["queries"] = {}
     for name, (fn, summarize) in queries.items():
-        progress_line(f"{tool_name}: query {name} (warm-up + best of {repeat})")
+        progress_line(f"{tool_name}: query {name} (warm-up + best of >= {repeat})")
         out["queries"][name] = r = timed_query(fn, summarize, repeat)
         if "seconds" in r:
             progress_line(f"{tool_name}: query {name}: best {r['seconds'] * 1000:.1f} ms, {r['rows']:,} rows")
@@ -860,7 +860,8 @@ def render(rep: Report, env: dict[str, Any], command: str, elapsed: float, unava
         f"machine: {env['cpus']} CPUs, {env['platform']}, Python {env['python']}",
         "versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v),
         f"mode: {env['mode']}; data set: runs x (20 params, 10 tags, 10 metrics x {STEPS} steps), "
-        f"queries: warm-up + best of {env['repeat']}; total {elapsed:.0f} s",
+        f"queries: warm-up + best of >= {env['repeat']} calls (fast ones: calls adding up to {MIN_TIMED_S:.0f} s, "
+        f"at most {MAX_REPEATS}); total {elapsed:.0f} s",
         "ratio = tracklite / MLflow; the 'better' column says which direction wins",
         "",
         *tracking.text_table(

@@ -107,8 +107,10 @@ def _incompatible(name: Any, values: Any, target: np.dtype) -> TrackliteError:
 
 
 def _run_casts(columns: dict[Any, Any]) -> dict[Any, Any]:
-    """``columns`` with every pending ``_Cast`` converted into its new NumPy array (all in
-    one Rust call, on all cores)."""
+    """``columns`` with every pending ``_Cast`` converted into its new column (all in one
+    Rust call, on all cores)."""
+    import pandas as pd
+
     casts = [c for c in columns.values() if isinstance(c, _Cast)]
     if not casts:
         return columns
@@ -116,7 +118,12 @@ def _run_casts(columns: dict[Any, Any]) -> dict[Any, Any]:
     for cast, ok in zip(casts, passed, strict=True):
         if not ok:
             raise _incompatible(cast.name, cast.values, cast.out.dtype)
-    return {name: c.out if isinstance(c, _Cast) else c for name, c in columns.items()}
+    # Wrapped as Series: pandas builds a frame from Series without copying, from bare
+    # arrays it consolidates them into blocks (a copy of every converted column).
+    return {
+        name: pd.Series(c.out, index=c.values.index, name=c.values.name, copy=False) if isinstance(c, _Cast) else c
+        for name, c in columns.items()
+    }
 
 
 def enforce_column(name: Any, values: Any, dtype: DataType) -> Any:
@@ -125,10 +132,7 @@ def enforce_column(name: Any, values: Any, dtype: DataType) -> Any:
     Raises:
         TrackliteError: MLflow's "Incompatible input types" message.
     """
-    import pandas as pd
-
-    out = _run_casts({name: _plan_column(name, values, dtype)})[name]
-    return out if isinstance(out, pd.Series) else pd.Series(out, index=values.index, name=values.name, copy=False)
+    return _run_casts({name: _plan_column(name, values, dtype)})[name]
 
 
 def _enforce_value(value: Any, spec_type: Any, required: bool) -> Any:
