@@ -320,3 +320,23 @@ def test_unknown_uris(store_path: str) -> None:
         tracklite.pyfunc.load_model("models:/my-model/1")
     with pytest.raises(InvalidParameterValue, match="Invalid runs URI"):
         tracklite.pyfunc.load_model("runs:/abc")
+
+
+def test_client_logged_model_methods(store_path: str, logreg: LogisticRegression) -> None:
+    client = tracklite.Client()
+    with tracklite.start_run() as run:
+        infos = [tracklite.sklearn.log_model(logreg, name=f"m{i}", params={"i": i}) for i in range(3)]
+    exp = run.info.experiment_id
+    assert client.get_logged_model(infos[0].model_id).params["i"] == "0"
+    page = client.search_logged_models([exp], max_results=2, order_by=["name ASC"])
+    assert [m.name for m in page] == ["m0", "m1"] and page.token is not None
+    rest = client.search_logged_models([exp], max_results=2, order_by=["name ASC"], page_token=page.token)
+    assert [m.name for m in rest] == ["m2"] and rest.token is None
+    client.set_logged_model_tags(infos[1].model_id, {"stage": "candidate"})
+    found = client.search_logged_models([exp], filter_string="tags.stage = 'candidate'")
+    assert [m.model_id for m in found] == [infos[1].model_id]
+    client.delete_logged_model(infos[2].model_id)
+    with pytest.raises(ResourceDoesNotExist):
+        client.get_logged_model(infos[2].model_id)
+    with pytest.raises(InvalidParameterValue, match="position"):
+        client.search_logged_models([exp], filter_string="name = ")

@@ -261,15 +261,20 @@ def _enforce_tensors(data: Any, schema: Schema) -> Any:
                         f"dictionary input mapping input name to a numpy array, but a dict with value type "
                         f"{type(data[name])} was found."
                     )
+                assert isinstance(spec, TensorSpec)
                 out[name] = _enforce_tensor(data[name], spec)
             return out
         if isinstance(data, pd.DataFrame):
-            return {
-                name: _enforce_tensor(np.vstack(data[name].tolist()).reshape(spec.shape).astype(spec.type), spec)
-                if not np.isscalar(data[name].iloc[0])
-                else _enforce_tensor(np.asarray(data[name], dtype=spec.type).reshape(spec.shape), spec)
-                for name, spec in zip(schema.input_names(), schema.inputs, strict=True)
-            }
+            tensors = {}
+            for name, spec in zip(schema.input_names(), schema.inputs, strict=True):
+                assert isinstance(spec, TensorSpec)
+                column = data[name]
+                if np.isscalar(column.iloc[0]):
+                    array = np.asarray(column, dtype=spec.type).reshape(spec.shape)
+                else:
+                    array = np.vstack(column.tolist()).reshape(spec.shape).astype(spec.type)
+                tensors[name] = _enforce_tensor(array, spec)
+            return tensors
         raise InvalidParameterValue(
             "This model contains a tensor-based model signature with input names, which suggests a dictionary "
             "input mapping input name to tensor, or a pandas DataFrame input containing columns mapping input "

@@ -47,7 +47,7 @@ class ModelInfo:
 
 
 def log_model(
-    save: Callable[[str, Model], None],
+    save: Callable[[str, Model], object],
     *,
     name: str | None,
     artifact_path: str | None,

@@ -132,7 +132,7 @@ class Model:
 
     def to_yaml(self) -> str:
         """The ``MLmodel`` text (keys sorted, block style, as MLflow writes it)."""
-        return yaml.safe_dump(self.to_dict(), default_flow_style=False)
+        return str(yaml.safe_dump(self.to_dict(), default_flow_style=False))
 
     def save(self, path: str) -> None:
         """Write the ``MLmodel`` file at ``path``."""

@@ -67,7 +67,8 @@ def _scalar(value: Any, dtype: DataType) -> Any:
         raise InvalidParameterValue(f"Value must be a scalar for type `{dtype}`, got `{value}`")
     if _is_type(dtype, value) or any(_is_type(t, value) for t in _widening(dtype)):
         return dtype.to_python()(value)
-    raise InvalidParameterValue(f"Can not safely convert `{type(value)}` to `{dtype}` for value `{value}`")
+    shown = str(value)  # as MLflow prints it (bytes as b'...')
+    raise InvalidParameterValue(f"Can not safely convert `{type(value)}` to `{dtype}` for value `{shown}`")
 
 
 def validate_param(spec: ParamSpec, value: Any) -> Any:

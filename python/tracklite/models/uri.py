@@ -113,7 +113,7 @@ def local_model_path(model_uri: str, dst_path: str | None = None) -> str:
                 f"Run '{run_id}' has no model named '{path}': no logged model and no MLmodel file at that path."
             )
         target = dst_path or tempfile.mkdtemp(prefix="tracklite-run-model-")
-        return store.download_artifacts(run_id, path, target)
+        return str(store.download_artifacts(run_id, path, target))
     if "://" in model_uri and not model_uri.startswith("file://"):
         raise InvalidParameterValue(
             f"Unsupported model URI '{model_uri}': use a local path, runs:/<run_id>/<name> or models:/<model_id>."
@@ -132,7 +132,7 @@ def local_artifact(uri: str) -> str:
     """
     if uri.startswith("runs:/"):
         run_id, path = parse_runs_uri(uri)
-        return _store().download_artifacts(run_id, path, tempfile.mkdtemp(prefix="tracklite-artifact-"))
+        return str(_store().download_artifacts(run_id, path, tempfile.mkdtemp(prefix="tracklite-artifact-")))
     path = uri.removeprefix("file://")
     if not os.path.exists(path):
         raise ResourceDoesNotExist(f"Model artifact '{uri}' does not exist.")

@@ -81,7 +81,8 @@ class PyFuncModel:
     @property
     def loader_module(self) -> str | None:
         """The ``python_function`` flavor's loader module as written in the ``MLmodel``."""
-        return self._meta.flavors.get(PYFUNC_FLAVOR, {}).get("loader_module")
+        loader = self._meta.flavors.get(PYFUNC_FLAVOR, {}).get("loader_module")
+        return str(loader) if loader is not None else None
 
     @property
     def model_id(self) -> str | None:

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tracklite.entities import Experiment, FileInfo, Metric, Param, Run, RunInfo, RunTag
+from tracklite.entities import Experiment, FileInfo, LoggedModel, Metric, Param, Run, RunInfo, RunTag
 
 if TYPE_CHECKING:
     from tracklite.store.run_tables import RunTables
@@ -105,6 +105,41 @@ class TrackingStore(ABC):
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]: ...
     @abstractmethod
     def flush(self) -> None: ...
+    @abstractmethod
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel: ...
+    @abstractmethod
+    def log_model_files(self, model_id: str, local_dir: str) -> None: ...
+    @abstractmethod
+    def set_logged_model_status(self, model_id: str, status: str) -> None: ...
+    @abstractmethod
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, str]) -> None: ...
+    @abstractmethod
+    def delete_logged_model(self, model_id: str) -> None: ...
+    @abstractmethod
+    def get_logged_model(self, model_id: str) -> LoggedModel: ...
+    @abstractmethod
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        offset: int = 0,
+    ) -> list[LoggedModel]: ...
+    @abstractmethod
+    def find_run_model(self, run_id: str, name: str) -> str | None: ...
+    @abstractmethod
+    def logged_model_manifest(self, model_id: str) -> list[tuple[str, int, list[str]]]: ...
+    @abstractmethod
+    def download_logged_model(self, model_id: str, dst_dir: str) -> str: ...
 
     # artifacts
     @abstractmethod

@@ -122,7 +122,25 @@ def get(con: Any, model_ids: Sequence[str]) -> list[LoggedModel]:
             f"SELECT model_id, key, value FROM {table} WHERE list_contains(?, model_id)", [ids]
         ).fetchall():
             extras[model_id][slot][key] = value
-    return [LoggedModel(*rows[m], params=extras[m][0], tags=extras[m][1]) for m in ids]
+    models = []
+    for m in ids:
+        model_id, exp_id, name, location, created, updated, status, run_id, model_type = rows[m]
+        models.append(
+            LoggedModel(
+                model_id,
+                exp_id,
+                name,
+                location,
+                created,
+                updated,
+                status,
+                run_id,
+                model_type,
+                extras[m][1],
+                extras[m][0],
+            )
+        )
+    return models
 
 
 def find_by_run(con: Any, run_id: str, name: str) -> str | None:

@@ -72,7 +72,7 @@ class RunTables:
     @property
     def run_ids(self) -> list[str]:
         """The runs' ids, in page order."""
-        return self.runs.column("run_id").to_pylist()
+        return list(self.runs.column("run_id").to_pylist())
 
 
 def read_runs(con: Any, page_sql: str, params: list[Any]) -> list[Run]:

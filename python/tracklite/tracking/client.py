@@ -12,6 +12,7 @@ from typing import Any, Literal
 from tracklite.entities import (
     Experiment,
     FileInfo,
+    LoggedModel,
     Metric,
     PagedList,
     Param,
@@ -345,6 +346,47 @@ class Client:
         runs = self._store.search_runs(ids, run_view_type, filter_string, order_by, max_results + 1, offset)
         token = encode_page_token(offset + max_results) if len(runs) > max_results else None
         return PagedList(runs[:max_results], token)
+
+    # -- logged models ------------------------------------------------------------------
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """A logged model (``log_model``'s result) by id.
+
+        Raises:
+            ResourceDoesNotExist: for an unknown id.
+        """
+        return self._store.get_logged_model(model_id)
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        """Logged models matching a filter (see ``tracklite.search_logged_models``), paged.
+
+        Raises:
+            InvalidParameterValue: for a malformed filter, order_by or page token.
+        """
+        from tracklite.search import decode_page_token, encode_page_token
+
+        offset = decode_page_token(page_token)
+        ids = [str(e) for e in experiment_ids]
+        if max_results is None:
+            return PagedList(self._store.search_logged_models(ids, filter_string, order_by, None, offset))
+        found = self._store.search_logged_models(ids, filter_string, order_by, max_results + 1, offset)
+        token = encode_page_token(offset + max_results) if len(found) > max_results else None
+        return PagedList(found[:max_results], token)
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, str]) -> None:
+        """Set tags on a logged model."""
+        self._store.set_logged_model_tags(model_id, tags)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Delete a logged model and its files (the bytes are reclaimed by ``tracklite gc``)."""
+        self._store.delete_logged_model(model_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of a metric, in logging order, as ``Metric`` objects."""
