@@ -70,6 +70,12 @@ def _plan_column(name: Any, values: Any, dtype: DataType) -> Any:
     if action == "keep":
         return values
     if action == "cast" and extension:
+        numpy_dtype = getattr(values.dtype, "numpy_dtype", None)
+        if numpy_dtype in _RUST_SOURCES and not values.hasnans:
+            # An Arrow-backed (or nullable) numeric column without nulls: its values buffer,
+            # viewed without a copy, goes to the Rust casts like a NumPy column.
+            array = values.to_numpy(dtype=numpy_dtype)
+            return _Cast(name, values, array, np.empty(len(array), dtype=target), zero_one=False)
         try:
             return values.astype(target)
         except (TypeError, ValueError) as exc:
