@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from sklearn.datasets import load_iris
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from tracklite.models.enforce import SchemaEnforcementError
+from tracklite.errors import SchemaEnforcementError
 
 
 @pytest.fixture(scope="module")

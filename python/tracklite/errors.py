@@ -50,6 +50,10 @@ class InvalidParameterValue(TrackliteError, ValueError):
     http_status = 400
 
 
+class SchemaEnforcementError(InvalidParameterValue):
+    """A model's input or params do not fit its signature (``PyFuncModel.predict``)."""
+
+
 class ResourceDoesNotExist(TrackliteError, LookupError):
     """An experiment, run, artifact or other entity was not found."""
 
@@ -105,6 +109,7 @@ __all__ = [
     "MlflowException",
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
+    "SchemaEnforcementError",
     "StoreCorruptError",
     "StoreLockedError",
     "TrackliteError",

@@ -30,10 +30,6 @@ _RUST_SOURCES = frozenset(
 )
 
 
-class SchemaEnforcementError(InvalidParameterValue):
-    """The input does not fit the model's signature (MLflow's ``SCHEMA_ENFORCEMENT_FAILED``)."""
-
-
 def _is_pandas_string(dtype: Any) -> bool:
     import pandas as pd
 

@@ -15,8 +15,8 @@ import os
 import sys
 from typing import Any
 
-from tracklite.errors import InvalidParameterValue, TrackliteError
-from tracklite.models.enforce import SchemaEnforcementError, enforce_schema
+from tracklite.errors import InvalidParameterValue, SchemaEnforcementError, TrackliteError
+from tracklite.models.enforce import enforce_schema
 from tracklite.models.model import MLMODEL_FILE_NAME, PYFUNC_FLAVOR, Model
 from tracklite.models.params import enforce_params
 
