@@ -20,6 +20,7 @@ from tracklite.entities import FileInfo
 from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
 
 CHUNK_SIZE = 4 * 1024 * 1024
+_BATCH_BYTES = 16 * 1024 * 1024  # small files read per query when downloading a tree
 
 
 def clean_artifact_path(path: str | None) -> str:
@@ -159,14 +160,34 @@ def write_tree(connect: Any, root: str, path: str, dst_dir: str) -> str:
         raise ResourceDoesNotExist(
             f"No such artifact: '{path}'; list what the run has with `Client().list_artifacts(run_id)`"
         )
+    # Small files (a model directory's MLmodel, YAML and pickle) come in batched queries;
+    # big ones stream a chunk at a time, so memory stays bounded either way.
+    small = [(rel, size, digests) for rel, size, digests in files if size <= CHUNK_SIZE]
+    loaded: dict[str, bytes] = {}
+    start = 0
+    while start < len(small):
+        end, total = start, 0
+        while end < len(small) and (end == start or total + small[end][1] <= _BATCH_BYTES):
+            total += small[end][1]
+            end += 1
+        wanted = [d for _, _, digests in small[start:end] for d in digests]
+        with connect() as con:
+            rows = con.execute(
+                "SELECT digest, data FROM artifact_chunks WHERE list_contains(?, digest)", [wanted]
+            ).fetchall()
+        loaded.update((d, bytes(b)) for d, b in rows)
+        start = end
     for rel, _size, digests in files:
         # MLflow keeps the artifact's relative path below the destination.
         target = os.path.join(dst_dir, *rel.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as out:
             for digest in digests:
-                with connect() as con:
-                    out.write(read_chunk(con, digest))
+                data = loaded.pop(digest, None)
+                if data is None:
+                    with connect() as con:
+                        data = read_chunk(con, digest)
+                out.write(data)
     return os.path.join(dst_dir, path) if path else dst_dir
 
 

@@ -617,12 +617,12 @@ class DuckDBStore(TrackingStore):
     def logged_model_manifest(self, model_id: str) -> list[tuple[str, int, list[str]]]:
         """Every file of a logged model: ``(relative path, size, chunk digests)``."""
         with self._read() as con:
-            root = artifact_root(_logged.get(con, [model_id])[0].artifact_location)
-            return _artifacts.files_under(con, root, "")
+            return _artifacts.files_under(con, artifact_root(_logged.location(con, model_id)), "")
 
     def download_logged_model(self, model_id: str, dst_dir: str) -> str:
         """Write a logged model's files into ``dst_dir``; returns ``dst_dir``."""
-        root = artifact_root(self.get_logged_model(model_id).artifact_location)
+        with self._read() as con:
+            root = artifact_root(_logged.location(con, model_id))
         return _artifacts.write_tree(self.connector.connect, root, "", dst_dir)
 
     # -- artifacts ------------------------------------------------------------------

@@ -143,6 +143,18 @@ def get(con: Any, model_ids: Sequence[str]) -> list[LoggedModel]:
     return models
 
 
+def location(con: Any, model_id: str) -> str:
+    """A logged model's artifact location (one query, for loading it).
+
+    Raises:
+        ResourceDoesNotExist: for an unknown id.
+    """
+    rows = con.execute("SELECT artifact_location FROM logged_models WHERE model_id = ?", [model_id]).fetchall()
+    if not rows:
+        raise _not_found(model_id)
+    return str(rows[0][0])
+
+
 def find_by_run(con: Any, run_id: str, name: str) -> str | None:
     """The newest READY logged model of ``run_id`` called ``name`` (what ``runs:/<run>/<name>`` means)."""
     rows = con.execute(
