@@ -340,3 +340,18 @@ def test_client_logged_model_methods(store_path: str, logreg: LogisticRegression
         client.get_logged_model(infos[2].model_id)
     with pytest.raises(InvalidParameterValue, match="position"):
         client.search_logged_models([exp], filter_string="name = ")
+
+
+def test_model_info_and_input_example_read_back(store_path: str, iris: Any, logreg: LogisticRegression) -> None:
+    from tracklite.models import get_model_info
+
+    x, _ = iris
+    with tracklite.start_run() as run:
+        info = tracklite.sklearn.log_model(logreg, name="clf", input_example=x.head(4))
+    again = get_model_info(f"runs:/{run.info.run_id}/clf")
+    assert (again.model_id, again.run_id, again.signature) == (info.model_id, run.info.run_id, info.signature)
+    assert get_model_info(info.model_uri).name == "clf"
+    path = tracklite.pyfunc.load_model(info.model_uri)._path
+    example = Model.load(path).load_input_example(path)
+    pd.testing.assert_frame_equal(example, x.head(4).reset_index(drop=True))
+    assert tracklite.pyfunc.load_model(info.model_uri).predict(example).tolist() == logreg.predict(x.head(4)).tolist()

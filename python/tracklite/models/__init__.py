@@ -5,8 +5,8 @@ At MLflow's import paths: ``tracklite.models.Model``, ``ModelSignature``, ``infe
 ``tracklite.xgboost`` and ``tracklite.lightgbm``.
 """
 
-from tracklite.models.logged import ModelInfo
+from tracklite.models.logged import ModelInfo, get_model_info
 from tracklite.models.model import Model
 from tracklite.models.signature import ModelSignature, infer_signature
 
-__all__ = ["Model", "ModelInfo", "ModelSignature", "infer_signature"]
+__all__ = ["Model", "ModelInfo", "ModelSignature", "get_model_info", "infer_signature"]

@@ -8,6 +8,7 @@ directory with the flavor's ``save_model``, and stores the files inside the stor
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,3 +122,31 @@ def log_flavor_model(save_model: Callable[..., Model], obj: Any, name: str | Non
     """
     logging = {k: kwargs.pop(k, None) for k in _LOGGING_KEYS}
     return log_model(lambda path, model: save_model(obj, path, mlflow_model=model, **kwargs), name=name, **logging)
+
+
+def get_model_info(model_uri: str) -> ModelInfo:
+    """What ``log_model`` returned for the model at ``model_uri`` (a path, ``runs:/`` or ``models:/``).
+
+    Raises:
+        ResourceDoesNotExist: if there is no model there.
+    """
+    from tracklite.models.uri import local_model_path
+
+    model = Model.load(local_model_path(model_uri))
+    name = os.path.basename(model_uri.rstrip("/"))
+    if model.model_id and model_uri.startswith(("runs:/", "models:/")):
+        from tracklite.tracking import fluent
+
+        name = fluent._client().store.get_logged_model(model.model_id).name
+    return ModelInfo(
+        model_id=model.model_id or model.model_uuid,
+        name=name,
+        run_id=model.run_id,
+        artifact_path=model.artifact_path or model_uri,
+        flavors=model.flavors,
+        signature=model.signature,
+        saved_input_example_info=model.saved_input_example_info,
+        utc_time_created=model.utc_time_created,
+        model_uuid=model.model_uuid,
+        metadata=model.metadata,
+    )

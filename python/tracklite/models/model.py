@@ -109,6 +109,16 @@ class Model:
         """The signature's params schema, or None."""
         return self.signature.params if self.signature is not None else None
 
+    def load_input_example(self, path: str) -> Any:
+        """The input example saved beside this model in directory ``path`` (None if there is none).
+
+        Raises:
+            TrackliteError: if the example file named in the ``MLmodel`` is missing or unreadable.
+        """
+        from tracklite.models.examples import load_example
+
+        return load_example(path, self.saved_input_example_info, self.get_input_schema())
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML-ready dict; null run_id/artifact_path and unset optional keys are left out."""
         out: dict[str, Any] = {
