@@ -52,6 +52,7 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     assert "best run per learning rate" in proc.stdout
     assert "final_val_loss" in proc.stdout
     assert "search_runs(filter_string=" in proc.stdout and "sgd-lr0.01-a0.0001" in proc.stdout
+    assert "pyfunc.load_model('runs:/" in proc.stdout and "refused before the model sees it" in proc.stdout
     run_ids = re.findall(r"logged run ([0-9a-f]{32})", proc.stdout)
     assert len(run_ids) == 3
 
@@ -62,6 +63,7 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     shown = _cli("runs", "show", run_ids[0], cwd=str(tmp_path))
     assert shown.returncode == 0, shown.stderr
     assert "learning_rate" in shown.stdout and "val_loss" in shown.stdout and "model_summary.json" in shown.stdout
+    assert re.search(rf"  model  m-[0-9a-f]{{32}}  READY  \(runs:/{run_ids[0]}/model\)", shown.stdout), shown.stdout
     exps = _cli("experiments", "list", cwd=str(tmp_path))
     assert "tracklite-demo" in exps.stdout and "Default" in exps.stdout
     doctor = _cli("doctor", cwd=str(tmp_path))

@@ -186,7 +186,7 @@ def runs_list(
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 def runs_show(store: str | None, run_id: str, as_json: bool) -> None:
-    """Show one run: info, params, latest metrics, tags and artifacts."""
+    """Show one run: info, params, latest metrics, tags, artifacts and logged models."""
     from tracklite.errors import TrackliteError
 
     client = _client(store)
@@ -217,6 +217,12 @@ def runs_show(store: str | None, run_id: str, as_json: bool) -> None:
     click.echo("artifact files:" if files else "artifact files: none")
     for f in files:
         click.echo(f"  {f.path}{'/' if f.is_dir else ''}{'' if f.is_dir else f'  ({f.file_size} bytes)'}")
+    models = client.search_logged_models(
+        [info.experiment_id], filter_string=f"source_run_id = '{info.run_id}'", order_by=["creation_timestamp ASC"]
+    )
+    click.echo("logged models:" if models else "logged models: none")
+    for m in models:
+        click.echo(f"  {m.name}  {m.model_id}  {m.status}  (runs:/{info.run_id}/{m.name})")
 
 
 @runs.command("reap")
