@@ -75,3 +75,17 @@ def test_lightgbm_booster_and_sklearn_api(tmp_path: Path, data: Any) -> None:
     assert (mlflow.lightgbm.load_model(str(tmp_path / "clf")).predict(x) == clf.predict(x)).all()
     mlflow.lightgbm.save_model(booster, str(tmp_path / "by-mlflow"), pip_requirements=["lightgbm"])
     assert np.allclose(tracklite.lightgbm.load_model(str(tmp_path / "by-mlflow")).predict(x), booster.predict(x))
+
+
+def test_log_into_a_run_and_load_from_runs_uri(store_path: str, data: Any) -> None:
+    x, y = data
+    clf = lightgbm.LGBMClassifier(n_estimators=5, num_leaves=4, verbose=-1).fit(x, y)
+    xgb = xgboost.XGBRegressor(n_estimators=5, max_depth=2).fit(x, y)
+    with tracklite.start_run() as run:
+        tracklite.lightgbm.log_model(clf, name="lgb", input_example=x.head(2))
+        tracklite.xgboost.log_model(xgb, name="xgb")
+    rid = run.info.run_id
+    assert (tracklite.lightgbm.load_model(f"runs:/{rid}/lgb").predict(x) == clf.predict(x)).all()
+    assert (tracklite.pyfunc.load_model(f"runs:/{rid}/lgb").predict(x) == clf.predict(x)).all()
+    assert np.allclose(tracklite.xgboost.load_model(f"runs:/{rid}/xgb").predict(x), xgb.predict(x))
+    assert np.allclose(tracklite.pyfunc.load_model(f"runs:/{rid}/xgb").predict(x), xgb.predict(x))

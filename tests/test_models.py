@@ -355,3 +355,17 @@ def test_model_info_and_input_example_read_back(store_path: str, iris: Any, logr
     example = Model.load(path).load_input_example(path)
     pd.testing.assert_frame_equal(example, x.head(4).reset_index(drop=True))
     assert tracklite.pyfunc.load_model(info.model_uri).predict(example).tolist() == logreg.predict(x.head(4)).tolist()
+
+
+def test_python_model_logged_and_loaded_from_runs_uri(store_path: str, tmp_path: Path) -> None:
+    factor = tmp_path / "factor.txt"
+    factor.write_text("2")
+    frame = pd.DataFrame({"x": [1.0, 4.0]})
+    with tracklite.start_run() as run:
+        info = tracklite.pyfunc.log_model(
+            name="scaler", python_model=Scaler(), artifacts={"factor": str(factor)}, input_example=frame
+        )
+    for uri in (f"runs:/{run.info.run_id}/scaler", info.model_uri):
+        model = tracklite.pyfunc.load_model(uri)
+        assert model.predict(frame).tolist() == [2.0, 8.0]
+        assert model.metadata.get_input_schema() == Schema([ColSpec("double", "x")])
