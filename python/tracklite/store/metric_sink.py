@@ -251,9 +251,10 @@ def apply_log(con: Any, path: str, log_name: str) -> tuple[int, int]:
     while True:
         batch = _core.read_log(path, offset)
         if batch["count"]:
-            run_keys = _run_keys(con, batch["runs"])
+            run_index = np.frombuffer(batch["run"], dtype=np.uint32)
+            run_keys = _run_keys(con, batch["runs"], np.unique(run_index))
             key_ids = _key_ids(con, batch["keys"])
-            run_key = run_keys[np.frombuffer(batch["run"], dtype=np.uint32)]
+            run_key = run_keys[run_index]
             keep = run_key >= 0  # points of runs removed by `tracklite gc` are dropped
             table = pa.table(
                 {
@@ -280,15 +281,18 @@ def apply_log(con: Any, path: str, log_name: str) -> tuple[int, int]:
     return total, offset
 
 
-def _run_keys(con: Any, run_ids: list[str]) -> Any:
+def _run_keys(con: Any, run_ids: list[str], used: Any) -> Any:
+    """run_key by run index (-1 for runs no longer in the store), looked up only for the
+    indices in ``used``: a long-lived log defines every run its process ever wrote."""
     import numpy as np
 
     lookup = np.full(max(len(run_ids), 1), -1, dtype=np.int64)
-    if run_ids:
+    wanted = [run_ids[i] for i in used.tolist()]
+    if wanted:
         rows = con.execute(
-            "SELECT run_id, run_key FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [run_ids]
+            "SELECT run_id, run_key FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
         ).fetchall()
-        index = {run_id: i for i, run_id in enumerate(run_ids)}
+        index = {run_ids[i]: i for i in used.tolist()}
         for run_id, run_key in rows:
             lookup[index[run_id]] = run_key
     return lookup
