@@ -129,3 +129,28 @@ def test_a_reading_process_exits_cleanly(populated: dict[str, str], store_path: 
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
+
+
+def test_version_5_migration_keys_params_and_tags_by_run_key(tmp_path: Path) -> None:
+    path = str(tmp_path / "v4.duckdb")
+    client = Client(path)
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "lr", "0.1")
+    client.set_tag(run_id, "team", "a")
+    _STORES.pop(path).close()  # type: ignore[attr-defined]
+    con = duckdb.connect(path)  # make it a version 4 file: no run_key in params and tags
+    for table in ("params", "tags"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN run_key")
+    con.execute("DELETE FROM schema_info WHERE version = 5")
+    con.close()
+    client = Client(path)
+    found = client.search_runs(["0"], "params.lr = '0.1' AND tags.team = 'a'")
+    assert [r.info.run_id for r in found] == [run_id]
+    assert found[0].data.params == {"lr": "0.1"}
+    _STORES.pop(path).close()  # type: ignore[attr-defined]
+    con = duckdb.connect(path, read_only=True)
+    try:
+        for table in ("params", "tags"):
+            assert con.execute(f"SELECT count(*) FROM {table} WHERE run_key IS NULL").fetchall() == [(0,)]
+    finally:
+        con.close()

@@ -428,8 +428,8 @@ _RUN_TARGET = _Target(
             "WHERE l.run_key = r.run_key AND k.key = ?",
             "l.value",
         ),
-        "param": ("SELECT 1 FROM params x WHERE x.run_id = r.run_id AND x.key = ?", "x.value"),
-        "tag": ("SELECT 1 FROM tags x WHERE x.run_id = r.run_id AND x.key = ?", "x.value"),
+        "param": ("SELECT 1 FROM params x WHERE x.run_key = r.run_key AND x.key = ?", "x.value"),
+        "tag": ("SELECT 1 FROM tags x WHERE x.run_key = r.run_key AND x.key = ?", "x.value"),
     },
 )
 _EXPERIMENT_TARGET = _Target(
@@ -481,7 +481,7 @@ def _sort_source(ident: Identifier, n: int, args: list[Any]) -> tuple[str, str, 
         )
         return join, f"{alias}.v", True
     table = "params" if ident.kind == "param" else "tags"
-    join = f"LEFT JOIN (SELECT run_id, value AS v FROM {table} WHERE key = ?) {alias} ON {alias}.run_id = r.run_id"
+    join = f"LEFT JOIN (SELECT run_key, value AS v FROM {table} WHERE key = ?) {alias} ON {alias}.run_key = r.run_key"
     return join, f"{alias}.v", False
 
 

@@ -266,7 +266,7 @@ class DuckDBStore(TrackingStore):
                 "lifecycle_stage, artifact_uri, writer) VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, 'active', ?, ?)",
                 [run_key, run_id, experiment_id, run_name, user_id, start_time, artifact_uri, writer],
             )
-            _insert_key_values(con, "tags", run_id, dict(tags))
+            _insert_key_values(con, "tags", run_key, run_id, dict(tags))
             # Built from what was just written: a new run has only these tags.
             info = RunInfo(
                 run_id, experiment_id, run_name, user_id, "RUNNING", start_time, None, artifact_uri, "active"
@@ -298,12 +298,12 @@ class DuckDBStore(TrackingStore):
         self, run_id: str, status: str | None = None, end_time: int | None = None, run_name: str | None = None
     ) -> RunInfo:
         with self._write() as con:
-            self._active_run_info(con, run_id)
+            run_key, _ = self._active_run_info(con, run_id)
             if status is not None:
                 con.execute("UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?", [status, end_time, run_id])
             if run_name is not None:
                 con.execute("UPDATE runs SET run_name = ? WHERE run_id = ?", [run_name, run_id])
-                _upsert(con, "tags", run_id, "mlflow.runName", run_name)
+                _upsert(con, "tags", run_key, run_id, "mlflow.runName", run_name)
             return self._run_info(con, run_id)[1]
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
@@ -326,8 +326,8 @@ class DuckDBStore(TrackingStore):
     ) -> None:
         if params or tags:
             with self._write() as con:
-                self._active_run_info(con, run_id)
-                existing = dict(con.execute("SELECT key, value FROM params WHERE run_id = ?", [run_id]).fetchall())
+                run_key, _ = self._active_run_info(con, run_id)
+                existing = dict(con.execute("SELECT key, value FROM params WHERE run_key = ?", [run_key]).fetchall())
                 new_params: dict[str, str] = {}
                 for p in params:
                     old = existing.get(p.key, new_params.get(p.key))
@@ -339,11 +339,11 @@ class DuckDBStore(TrackingStore):
                             f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{p.value}'. "
                             "Log it under a new key, or start a new run."
                         )
-                _insert_key_values(con, "params", run_id, new_params)
+                _insert_key_values(con, "params", run_key, run_id, new_params)
                 new_tags = {t.key: t.value for t in tags}  # the last value of a key wins, as in MLflow
                 if new_tags:
                     con.execute("DELETE FROM tags WHERE run_id = ? AND list_contains(?, key)", [run_id, list(new_tags)])
-                    _insert_key_values(con, "tags", run_id, new_tags)
+                    _insert_key_values(con, "tags", run_key, run_id, new_tags)
                 if "mlflow.runName" in new_tags:
                     con.execute("UPDATE runs SET run_name = ? WHERE run_id = ?", [new_tags["mlflow.runName"], run_id])
         if metrics:
@@ -685,7 +685,14 @@ class DuckDBStore(TrackingStore):
             if not allow_writes:
                 return run_statements(con, statements, params, allow_writes=False)
             with self._write() as tx:
-                return run_statements(tx, statements, params, allow_writes=True)
+                result = run_statements(tx, statements, params, allow_writes=True)
+                # Rows written by hand name their run by run_id; searches join on run_key.
+                for table in ("params", "tags"):
+                    tx.execute(
+                        f"UPDATE main.{table} SET run_key = r.run_key FROM main.runs r "
+                        f"WHERE main.{table}.run_key IS NULL AND r.run_id = main.{table}.run_id"
+                    )
+                return result
 
     # -- maintenance ----------------------------------------------------------------
 
@@ -806,14 +813,14 @@ def _in_step_order(table: Any) -> Any:
     return table.take(order)
 
 
-def _insert_key_values(con: Any, table: str, run_id: str, items: dict[str, str]) -> None:
+def _insert_key_values(con: Any, table: str, run_key: int, run_id: str, items: dict[str, str]) -> None:
     """One INSERT for many rows of ``params`` or ``tags`` (placeholders only; values are bound)."""
     if items:
-        rows = ", ".join("(?, ?, ?)" for _ in items)
-        flat = [v for key, value in items.items() for v in (run_id, key, value)]
-        con.execute(f"INSERT INTO {table} (run_id, key, value) VALUES {rows}", flat)
+        rows = ", ".join("(?, ?, ?, ?)" for _ in items)
+        flat = [v for key, value in items.items() for v in (run_key, run_id, key, value)]
+        con.execute(f"INSERT INTO {table} (run_key, run_id, key, value) VALUES {rows}", flat)
 
 
-def _upsert(con: Any, table: str, run_id: str, key: str, value: str) -> None:
+def _upsert(con: Any, table: str, run_key: int, run_id: str, key: str, value: str) -> None:
     con.execute(f"DELETE FROM {table} WHERE run_id = ? AND key = ?", [run_id, key])
-    con.execute(f"INSERT INTO {table} (run_id, key, value) VALUES (?, ?, ?)", [run_id, key, value])
+    con.execute(f"INSERT INTO {table} (run_key, run_id, key, value) VALUES (?, ?, ?, ?)", [run_key, run_id, key, value])

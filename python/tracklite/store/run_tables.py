@@ -35,21 +35,21 @@ _PAGE_SQL = """
 WITH page AS MATERIALIZED ({page})
 SELECT 0 AS kind, p.ord, k.key, NULL::VARCHAR AS text, l.value AS number, NULL AS info
     FROM page p JOIN latest_metrics l ON l.run_key = p.run_key JOIN metric_keys k ON k.key_id = l.key_id
-UNION ALL SELECT 1, p.ord, x.key, x.value, NULL, NULL FROM page p JOIN params x ON x.run_id = p.run_id
-UNION ALL SELECT 2, p.ord, x.key, x.value, NULL, NULL FROM page p JOIN tags x ON x.run_id = p.run_id
+UNION ALL SELECT 1, p.ord, x.key, x.value, NULL, NULL FROM page p JOIN params x ON x.run_key = p.run_key
+UNION ALL SELECT 2, p.ord, x.key, x.value, NULL, NULL FROM page p JOIN tags x ON x.run_key = p.run_key
 UNION ALL SELECT 3, p.ord, NULL, NULL, NULL,
     [p.run_id, p.experiment_id, p.run_name, p.user_id, p.status, CAST(p.start_time AS VARCHAR),
      CAST(p.end_time AS VARCHAR), p.artifact_uri, p.lifecycle_stage]
     FROM page p
 """
 
-# The latest metrics, params and tags of a page given as attribute rows (for Arrow).
+# The latest metrics, params and tags of a page given as attribute rows (for Arrow), by run_key.
 _VALUES_SQL = (
     "SELECT 0 AS kind, r.run_id, k.key, NULL::VARCHAR AS text, l.value AS number "
     "FROM latest_metrics l JOIN metric_keys k ON k.key_id = l.key_id JOIN runs r ON r.run_key = l.run_key "
     "WHERE l.run_key IN (SELECT unnest(?)) "
-    "UNION ALL SELECT 1, run_id, key, value, NULL FROM params WHERE run_id IN (SELECT unnest(?)) "
-    "UNION ALL SELECT 2, run_id, key, value, NULL FROM tags WHERE run_id IN (SELECT unnest(?))"
+    "UNION ALL SELECT 1, run_id, key, value, NULL FROM params WHERE run_key IN (SELECT unnest(?)) "
+    "UNION ALL SELECT 2, run_id, key, value, NULL FROM tags WHERE run_key IN (SELECT unnest(?))"
 )
 
 
@@ -106,8 +106,7 @@ def read_tables(con: Any, runs: Any) -> RunTables:
     from tracklite.store.connection import relation
 
     keys = runs.column("run_key").to_pylist()
-    ids = runs.column("run_id").to_pylist()
-    values = relation(con, _VALUES_SQL, [keys, ids, ids]).to_arrow_table()
+    values = relation(con, _VALUES_SQL, [keys, keys, keys]).to_arrow_table()
     kind = values.column("kind")
     parts = []
     for code, column in ((0, "number"), (1, "text"), (2, "text")):
