@@ -493,6 +493,13 @@ class CompiledQuery:
     params: list[Any]
 
 
+def _paged(sql: str, args: list[Any], limit: int | None, offset: int) -> CompiledQuery:
+    """``sql`` with ``LIMIT ? OFFSET ?`` when there is a limit."""
+    if limit is None:
+        return CompiledQuery(sql, args)
+    return CompiledQuery(f"{sql} LIMIT ? OFFSET ?", [*args, int(limit), int(offset)])
+
+
 def compile_run_search(
     experiment_ids: Sequence[str],
     stages: Sequence[str],
@@ -532,11 +539,7 @@ def compile_run_search(
         f"SELECT {columns}, row_number() OVER (ORDER BY {order}) AS ord "
         f"FROM runs r {' '.join(joins)} WHERE {where} ORDER BY ord"
     )
-    tail: list[Any] = []
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        tail = [int(limit), int(offset)]
-    return CompiledQuery(sql, join_args + where_args + tail)
+    return _paged(sql, join_args + where_args, limit, offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -603,11 +606,7 @@ def _compile_listing(
         f"SELECT e.{listing.id_column} FROM {listing.table} e {' '.join(joins)} WHERE {where} "
         f"ORDER BY {', '.join(order_terms)}"
     )
-    tail: list[Any] = []
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        tail = [int(limit), int(offset)]
-    return CompiledQuery(sql, join_args + where_args + tail)
+    return _paged(sql, join_args + where_args, limit, offset)
 
 
 def compile_experiment_search(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tracklite.errors import TrackliteError
 from tracklite.models.environment import CONDA_FILE, PYTHON_ENV_FILE
 from tracklite.models.model import Model
 from tracklite.models.model_dir import copy_code_paths, finish_model_dir, new_model_dir
@@ -101,15 +100,11 @@ def log_model(lgb_model: Any, name: str | None = None, **kwargs: Any) -> Any:
 
 
 def _load_dir(path: str) -> Any:
-    conf = Model.load(path).flavors.get(FLAVOR_NAME)
-    if conf is None:
-        raise TrackliteError(f'Model does not have the "{FLAVOR_NAME}" flavor: {path}')
-    file = os.path.join(path, conf.get("data", "model.lgb"))
+    conf = Model.load(path).flavor(FLAVOR_NAME, path)
+    file = Model.file(path, conf.get("data", "model.lgb"))
     if conf.get("model_class", _BOOSTER) == _BOOSTER:
         import lightgbm
 
-        if not os.path.isfile(file):
-            raise TrackliteError(f"The model file '{file}' is missing from the model directory.")
         return lightgbm.Booster(model_file=file)
     return load_estimator(file, conf.get("serialization_format", "cloudpickle"), conf.get("skops_trusted_types"))
 

@@ -128,7 +128,7 @@ def _run_casts(columns: dict[Any, Any]) -> dict[Any, Any]:
     }
 
 
-def enforce_column(name: Any, values: Any, dtype: DataType) -> Any:
+def _enforce_one_column(name: Any, values: Any, dtype: DataType) -> Any:
     """One pandas column checked against a scalar schema type; the column to pass on.
 
     Raises:
@@ -165,7 +165,7 @@ def _enforce_value(value: Any, spec_type: Any, required: bool) -> Any:
     if isinstance(spec_type, DataType):
         import pandas as pd
 
-        return enforce_column("value", pd.Series([value]), spec_type).iloc[0]
+        return _enforce_one_column("value", pd.Series([value]), spec_type).iloc[0]
     return value  # AnyType
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tracklite.errors import InvalidParameterValue, TrackliteError
+from tracklite.types.schema import DataType
 
 EXAMPLE_FILE = "input_example.json"
 SERVING_EXAMPLE_FILE = "serving_input_example.json"
@@ -129,19 +130,10 @@ def load_example(path: str, info: dict[str, Any] | None, input_schema: Any = Non
     if kind == "dataframe":
         frame = pd.DataFrame(stored["data"], columns=stored.get("columns"))
         if input_schema is not None and not input_schema.is_tensor_spec() and input_schema.has_input_names():
+            # JSON numbers come back as int64/float64: give numeric columns their schema types.
             for spec in input_schema.inputs:
-                if (
-                    spec.name in frame.columns
-                    and hasattr(spec.type, "to_numpy")
-                    and spec.type.name
-                    in (
-                        "integer",
-                        "long",
-                        "float",
-                        "double",
-                        "boolean",
-                    )
-                ):
+                numeric = isinstance(spec.type, DataType) and spec.type.to_numpy().kind in "biuf"
+                if numeric and spec.name in frame.columns:
                     frame[spec.name] = frame[spec.name].astype(spec.type.to_numpy())
         return frame
     if kind == "ndarray":

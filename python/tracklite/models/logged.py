@@ -41,6 +41,26 @@ class ModelInfo:
         """``models:/<model_id>``: loads this model."""
         return f"models:/{self.model_id}"
 
+    @classmethod
+    def of(
+        cls, model: Model, name: str, params: dict[str, str] | None = None, tags: dict[str, str] | None = None
+    ) -> ModelInfo:
+        """The info of a saved ``model`` called ``name``."""
+        return cls(
+            model_id=model.model_id or model.model_uuid,
+            name=name,
+            run_id=model.run_id,
+            artifact_path=model.artifact_path or "",
+            flavors=model.flavors,
+            signature=model.signature,
+            saved_input_example_info=model.saved_input_example_info,
+            utc_time_created=model.utc_time_created,
+            model_uuid=model.model_uuid,
+            metadata=model.metadata,
+            params=dict(params or {}),
+            tags=dict(tags or {}),
+        )
+
     @property
     def run_uri(self) -> str | None:
         """``runs:/<run_id>/<name>`` when the model was logged in a run."""
@@ -77,16 +97,16 @@ def log_model(
             "registered_model_name needs the model registry, which this version does not have yet; "
             "log without it and load the model by its models:/<model_id> URI."
         )
-    client = fluent._client()
-    store = client.store
+    store = fluent._client().store
     active = fluent.active_run()
     run_id = active.info.run_id if active is not None else None
     experiment_id = active.info.experiment_id if active is not None else fluent._resolve_experiment_id()
     model_params = dict(store.get_run(run_id).data.params) if run_id else {}
     model_params.update({k: str(v) for k, v in (params or {}).items()})
     logged = store.create_logged_model(experiment_id, name, run_id, model_params, tags, model_type)
-    model = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id)
-    model.model_uuid = logged.model_id
+    model = Model(
+        artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id, model_uuid=logged.model_id
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="tracklite-model-") as tmp:
             local = f"{tmp}/model"
@@ -95,20 +115,7 @@ def log_model(
     except BaseException:
         store.set_logged_model_status(logged.model_id, LoggedModelStatus.FAILED)
         raise
-    return ModelInfo(
-        model_id=logged.model_id,
-        name=name,
-        run_id=run_id,
-        artifact_path=logged.artifact_location,
-        flavors=model.flavors,
-        signature=model.signature,
-        saved_input_example_info=model.saved_input_example_info,
-        utc_time_created=model.utc_time_created,
-        model_uuid=model.model_uuid,
-        metadata=model.metadata,
-        params=model_params,
-        tags=dict(tags or {}),
-    )
+    return ModelInfo.of(model, name, model_params, tags)
 
 
 _LOGGING_KEYS = ("artifact_path", "registered_model_name", "params", "tags", "model_type")
@@ -133,20 +140,11 @@ def get_model_info(model_uri: str) -> ModelInfo:
     from tracklite.models.uri import local_model_path
 
     model = Model.load(local_model_path(model_uri))
-    name = os.path.basename(model_uri.rstrip("/"))
     if model.model_id and model_uri.startswith(("runs:/", "models:/")):
         from tracklite.tracking import fluent
 
-        name = fluent._client().store.get_logged_model(model.model_id).name
-    return ModelInfo(
-        model_id=model.model_id or model.model_uuid,
-        name=name,
-        run_id=model.run_id,
-        artifact_path=model.artifact_path or model_uri,
-        flavors=model.flavors,
-        signature=model.signature,
-        saved_input_example_info=model.saved_input_example_info,
-        utc_time_created=model.utc_time_created,
-        model_uuid=model.model_uuid,
-        metadata=model.metadata,
-    )
+        logged = fluent._client().store.get_logged_model(model.model_id)
+        return ModelInfo.of(model, logged.name, logged.params, logged.tags)
+    if not model.artifact_path:
+        model.artifact_path = model_uri
+    return ModelInfo.of(model, os.path.basename(model_uri.rstrip("/")))

@@ -97,6 +97,29 @@ class Model:
         self.flavors[name] = params
         return self
 
+    def flavor(self, name: str, path: str) -> dict[str, Any]:
+        """The settings of flavor ``name`` of the model in directory ``path``.
+
+        Raises:
+            TrackliteError: naming the flavors the model has, if it lacks this one.
+        """
+        conf = self.flavors.get(name)
+        if conf is None:
+            raise TrackliteError(f'Model does not have the "{name}" flavor: {path} has {sorted(self.flavors)}.')
+        return dict(conf)
+
+    @staticmethod
+    def file(path: str, relative: str) -> str:
+        """The model file ``relative`` inside model directory ``path``.
+
+        Raises:
+            TrackliteError: if it is missing.
+        """
+        file = os.path.join(path, relative)
+        if not os.path.isfile(file):
+            raise TrackliteError(f"The model file '{file}' is missing from the model directory.")
+        return file
+
     def get_input_schema(self) -> Any:
         """The signature's input schema, or None."""
         return self.signature.inputs if self.signature is not None else None

@@ -56,14 +56,12 @@ def dump_estimator(sk_model: Any, file: str, serialization_format: str, trusted:
 
 
 def load_estimator(file: str, serialization_format: str, trusted: list[str] | None) -> Any:
-    """The estimator in ``file``.
+    """The estimator in ``file`` (an existing file: see ``Model.file``).
 
     Raises:
-        TrackliteError: for a missing or unreadable file, naming the format.
+        TrackliteError: for an unreadable file, naming the format.
     """
     check_format(serialization_format)
-    if not os.path.isfile(file):
-        raise TrackliteError(f"The model file '{file}' is missing from the model directory.")
     try:
         if serialization_format == "skops":
             try:

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import os
 import sys
+from abc import ABC, abstractmethod
 from typing import Any
 
 from tracklite.errors import InvalidParameterValue, SchemaEnforcementError, TrackliteError
@@ -44,19 +45,19 @@ class PythonModelContext:
         self.model_config = model_config or {}
 
 
-class PythonModel:
-    """Base class of custom models: override ``predict`` (and ``load_context`` if needed).
+class PythonModel(ABC):
+    """Base class of custom models: implement ``predict`` (and ``load_context`` if needed).
 
     ``predict(self, context, model_input, params=None)`` as MLflow's; a ``predict`` without
     the ``context`` argument works too.
     """
 
-    def load_context(self, context: PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:  # noqa: B027 - optional hook
         """Load what ``predict`` needs (files named in ``context.artifacts``); runs once at load."""
 
+    @abstractmethod
     def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None) -> Any:
         """The model's output for ``model_input``."""
-        raise NotImplementedError("A PythonModel subclass must implement predict(context, model_input, params=None)")
 
 
 class PyFuncModel:

@@ -192,7 +192,7 @@ def _load_from_dir(path: str) -> tuple[Any, dict[str, Any]]:
     if not file:
         raise TrackliteError(f"The sklearn flavor of {path} names no pickled_model file.")
     fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE)
-    return load_estimator(os.path.join(path, file), fmt, conf.get("skops_trusted_types")), pyfunc_conf
+    return load_estimator(Model.file(path, file), fmt, conf.get("skops_trusted_types")), pyfunc_conf
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:

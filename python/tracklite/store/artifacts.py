@@ -162,21 +162,25 @@ def write_tree(connect: Any, root: str, path: str, dst_dir: str) -> str:
         )
     # Small files (a model directory's MLmodel, YAML and pickle) come in batched queries;
     # big ones stream a chunk at a time, so memory stays bounded either way.
-    small = [(rel, size, digests) for rel, size, digests in files if size <= CHUNK_SIZE]
     loaded: dict[str, bytes] = {}
-    start = 0
-    while start < len(small):
-        end, total = start, 0
-        while end < len(small) and (end == start or total + small[end][1] <= _BATCH_BYTES):
-            total += small[end][1]
-            end += 1
-        wanted = [d for _, _, digests in small[start:end] for d in digests]
+
+    def fetch(digests: list[str]) -> None:
         with connect() as con:
-            rows = con.execute(
-                "SELECT digest, data FROM artifact_chunks WHERE list_contains(?, digest)", [wanted]
-            ).fetchall()
-        loaded.update((d, bytes(b)) for d, b in rows)
-        start = end
+            rows = con.execute("SELECT digest, data FROM artifact_chunks WHERE list_contains(?, digest)", [digests])
+            loaded.update((d, bytes(b)) for d, b in rows.fetchall())
+
+    batch: list[str] = []
+    batch_bytes = 0
+    for _rel, size, digests in files:
+        if size > CHUNK_SIZE:
+            continue
+        if batch and batch_bytes + size > _BATCH_BYTES:
+            fetch(batch)
+            batch, batch_bytes = [], 0
+        batch += digests
+        batch_bytes += size
+    if batch:
+        fetch(batch)
     for rel, _size, digests in files:
         # MLflow keeps the artifact's relative path below the destination.
         target = os.path.join(dst_dir, *rel.split("/"))

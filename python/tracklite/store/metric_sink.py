@@ -287,12 +287,11 @@ def _run_keys(con: Any, run_ids: list[str], used: Any) -> Any:
     import numpy as np
 
     lookup = np.full(max(len(run_ids), 1), -1, dtype=np.int64)
-    wanted = [run_ids[i] for i in used.tolist()]
-    if wanted:
+    index = {run_ids[i]: i for i in used.tolist()}
+    if index:
         rows = con.execute(
-            "SELECT run_id, run_key FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
+            "SELECT run_id, run_key FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [list(index)]
         ).fetchall()
-        index = {run_ids[i]: i for i in used.tolist()}
         for run_id, run_key in rows:
             lookup[index[run_id]] = run_key
     return lookup

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracklite.entities import Run, RunData, RunInfo
+from tracklite.store.connection import relation
 
 # The attribute columns of a page, in ``RunInfo``'s order after the internal run_key.
 RUN_COLUMNS = (
@@ -102,8 +103,6 @@ def read_tables(con: Any, runs: Any) -> RunTables:
     """``RunTables`` for the attribute rows ``runs`` (an Arrow table of ``RUN_COLUMNS``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from tracklite.store.connection import relation
 
     keys = runs.column("run_key").to_pylist()
     values = relation(con, _VALUES_SQL, [keys, keys, keys]).to_arrow_table()

@@ -104,14 +104,9 @@ def log_model(xgb_model: Any, name: str | None = None, **kwargs: Any) -> Any:
 
 
 def _load_dir(path: str) -> Any:
-    conf = Model.load(path).flavors.get(FLAVOR_NAME)
-    if conf is None:
-        raise TrackliteError(f'Model does not have the "{FLAVOR_NAME}" flavor: {path}')
-    file = os.path.join(path, conf.get("data", "model.xgb"))
-    if not os.path.isfile(file):
-        raise TrackliteError(f"The model file '{file}' is missing from the model directory.")
+    conf = Model.load(path).flavor(FLAVOR_NAME, path)
     model = _class(conf.get("model_class", "xgboost.core.Booster"))()
-    model.load_model(file)
+    model.load_model(Model.file(path, conf.get("data", "model.xgb")))
     return model
 
 
