@@ -99,7 +99,8 @@ def bench_enforcement(rows: int, repeat: int) -> dict[str, Any]:
         assert list(a.dtypes) == list(b.dtypes), (frame_name, list(a.dtypes), list(b.dtypes))
         times: dict[str, list[float]] = {"tracklite": [], "mlflow": []}
         # Blocks of calls per tool, the blocks alternating: each tool runs as a serving loop
-        # would (its allocator warm), and noise still falls on both.
+        # would (its allocator and caches warm: the first few calls of a block run slower, after
+        # the other tool has churned the caches), and noise still falls on both.
         for _ in range(BLOCKS):
             for tool, fn, schema in (("tracklite", enforce_schema, ours), ("mlflow", mlflow_enforce, theirs)):
                 for _ in range(repeat):
@@ -244,11 +245,11 @@ def render(res: dict[str, Any], command: str, elapsed: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="100,000 rows and 3 repeats")
-    ap.add_argument("--repeat", type=int, help="enforcement calls per tool and frame (default 7; 3 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="100,000 rows and 5 repeats")
+    ap.add_argument("--repeat", type=int, help="enforcement calls per tool and frame (default 20; 5 with --quick)")
     args = ap.parse_args(argv)
     rows = 100_000 if args.quick else 1_000_000
-    repeat = args.repeat or (3 if args.quick else 7)
+    repeat = args.repeat or (5 if args.quick else 20)
     started = time.perf_counter()
     from importlib import metadata
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from tracklite import _core
 from tracklite.errors import InvalidParameterValue, TrackliteError
+from tracklite.models import buffer_pool
 from tracklite.types.schema import Array, DataType, Map, Object, Schema, TensorSpec
 
 _logger = logging.getLogger("tracklite.models")
@@ -71,7 +72,7 @@ def _plan_column(name: Any, values: Any, dtype: DataType) -> Any:
             # An Arrow-backed (or nullable) numeric column without nulls: its values buffer,
             # viewed without a copy, goes to the Rust casts like a NumPy column.
             array = values.to_numpy(dtype=numpy_dtype)
-            return _Cast(name, values, array, np.empty(len(array), dtype=target), zero_one=False)
+            return _Cast(name, values, array, buffer_pool.pool().empty(len(array), target), zero_one=False)
         try:
             return values.astype(target)
         except (TypeError, ValueError) as exc:
@@ -85,7 +86,7 @@ def _plan_column(name: Any, values: Any, dtype: DataType) -> Any:
             raise TrackliteError(f"Failed to convert column {name} from type {values.dtype} to {dtype!r}.") from exc
     array = values.to_numpy()
     if action in ("cast", "cast_if_zero_one") and array.dtype in _RUST_SOURCES and array.ndim == 1:
-        return _Cast(name, values, array, np.empty(len(array), dtype=target), action == "cast_if_zero_one")
+        return _Cast(name, values, array, buffer_pool.pool().empty(len(array), target), action == "cast_if_zero_one")
     if action == "cast":
         return values.astype(target)  # e.g. float16 or bool widening: NumPy's own cast
     raise _incompatible(name, values, target)
