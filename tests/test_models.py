@@ -316,8 +316,10 @@ def test_unknown_uris(store_path: str) -> None:
         tracklite.pyfunc.load_model("models:/m-0000")
     with pytest.raises(InvalidParameterValue, match="Unsupported model URI"):
         tracklite.pyfunc.load_model("s3://bucket/model")
-    with pytest.raises(InvalidParameterValue, match="registry"):
+    with pytest.raises(ResourceDoesNotExist, match="Registered Model with name=my-model not found"):
         tracklite.pyfunc.load_model("models:/my-model/1")
+    with pytest.raises(InvalidParameterValue, match="Invalid model URI 'models:/my-model'"):
+        tracklite.pyfunc.load_model("models:/my-model")
     with pytest.raises(InvalidParameterValue, match="Invalid runs URI"):
         tracklite.pyfunc.load_model("runs:/abc")
 

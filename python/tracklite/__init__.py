@@ -80,6 +80,7 @@ from tracklite.tracking.fluent import (
     set_tags,
     start_run,
 )
+from tracklite.tracking.registry_fluent import register_model
 
 __version__ = "0.1.0"
 
@@ -136,6 +137,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "search_experiments",
     "search_logged_models",
     "search_runs",

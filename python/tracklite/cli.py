@@ -1,36 +1,15 @@
-"""The ``tracklite`` command: demo, runs, experiments, sql, gc, doctor."""
+"""The ``tracklite`` command: demo, runs, experiments, models, sql, gc, doctor."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 from typing import Any
 
 import click
 
+from tracklite.cli_shared import STORE_OPTION, client_for, fmt_time
 from tracklite.tracking._uri import get_tracking_uri
-
-
-def _fmt_time(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return _dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _client(store: str | None) -> Any:
-    from tracklite.tracking.client import Client
-
-    return Client(store or get_tracking_uri())
-
-
-_STORE_OPTION = click.option(
-    "--store",
-    "store",
-    envvar="TRACKLITE_TRACKING_URI",
-    default=None,
-    help="Store file (default ./mlruns.duckdb, or $TRACKLITE_TRACKING_URI).",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,14 +88,14 @@ def _run_cell(run: Any, column: str, experiment_names: dict[str, str]) -> Any:
     if column == "experiment":
         return experiment_names.get(info.experiment_id, info.experiment_id)
     if column == "started":
-        return _fmt_time(info.start_time)
+        return fmt_time(info.start_time)
     if column in ("start_time", "end_time"):
-        return _fmt_time(getattr(info, column))
+        return fmt_time(getattr(info, column))
     return getattr(info, column)
 
 
 @runs.command("list")
-@_STORE_OPTION
+@STORE_OPTION
 @click.option("--experiment", "-e", "experiment", default=None, help="Experiment name or id (default: all).")
 @click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
 @click.option("--limit", default=50, show_default=True, help="At most this many runs.")
@@ -152,7 +131,7 @@ def runs_list(
     from tracklite.errors import TrackliteError
 
     wanted = _parse_columns(columns)
-    client = _client(store)
+    client = client_for(store)
     view = ViewType.ALL if show_all else ViewType.ACTIVE_ONLY
     exps = client.search_experiments(view_type=ViewType.ALL)
     if experiment is not None:
@@ -182,14 +161,14 @@ def runs_list(
 
 
 @runs.command("show")
-@_STORE_OPTION
+@STORE_OPTION
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 def runs_show(store: str | None, run_id: str, as_json: bool) -> None:
     """Show one run: info, params, latest metrics, tags, artifacts and logged models."""
     from tracklite.errors import TrackliteError
 
-    client = _client(store)
+    client = client_for(store)
     try:
         run = client.get_run(run_id)
     except TrackliteError as exc:
@@ -204,8 +183,8 @@ def runs_show(store: str | None, run_id: str, as_json: bool) -> None:
         ("status", info.status),
         ("lifecycle", info.lifecycle_stage),
         ("user", info.user_id),
-        ("started", _fmt_time(info.start_time)),
-        ("ended", _fmt_time(info.end_time)),
+        ("started", fmt_time(info.start_time)),
+        ("ended", fmt_time(info.end_time)),
         ("artifacts", info.artifact_uri),
     ):
         click.echo(f"  {label:<11}{value}")
@@ -226,11 +205,11 @@ def runs_show(store: str | None, run_id: str, as_json: bool) -> None:
 
 
 @runs.command("reap")
-@_STORE_OPTION
+@STORE_OPTION
 @click.option("--dry-run", is_flag=True, help="Only list the runs that would be marked KILLED.")
 def runs_reap(store: str | None, dry_run: bool) -> None:
     """Mark runs left RUNNING by dead processes as KILLED."""
-    client = _client(store)
+    client = client_for(store)
     found = client.store.find_orphaned_runs() if dry_run else client.mark_orphaned_runs_killed()
     verb = "would mark" if dry_run else "marked"
     click.echo(f"{verb} {len(found)} run(s) KILLED" + "".join(f"\n  {r}" for r in found))
@@ -242,13 +221,13 @@ def experiments() -> None:
 
 
 @experiments.command("list")
-@_STORE_OPTION
+@STORE_OPTION
 @click.option("--all", "show_all", is_flag=True, help="Include deleted experiments.")
 def experiments_list(store: str | None, show_all: bool) -> None:
     """List experiments with their run counts."""
     from tracklite.entities import ViewType
 
-    client = _client(store)
+    client = client_for(store)
     exps = client.search_experiments(view_type=ViewType.ALL if show_all else ViewType.ACTIVE_ONLY)
     counts: dict[str, int] = {}
     for run in client.store.list_runs([e.experiment_id for e in exps], ViewType.ALL, None):
@@ -256,18 +235,18 @@ def experiments_list(store: str | None, show_all: bool) -> None:
     from tracklite._tables import render
 
     rows = [
-        [e.experiment_id, e.name, e.lifecycle_stage, counts.get(e.experiment_id, 0), _fmt_time(e.creation_time)]
+        [e.experiment_id, e.name, e.lifecycle_stage, counts.get(e.experiment_id, 0), fmt_time(e.creation_time)]
         for e in exps
     ]
     click.echo(render(["experiment_id", "name", "lifecycle", "runs", "created"], rows))
 
 
 @main.command()
-@_STORE_OPTION
+@STORE_OPTION
 @click.option("--older-than", default=None, type=float, help="Only items deleted at least this many days ago.")
 def gc(store: str | None, older_than: float | None) -> None:
     """Permanently remove deleted runs and experiments and reclaim their space."""
-    client = _client(store)
+    client = client_for(store)
     before = os.path.getsize(client.store.path) if os.path.exists(client.store.path) else 0
     older = None if older_than is None else int(older_than * 86_400_000)
     done = client.store.gc(older)
@@ -280,7 +259,7 @@ def gc(store: str | None, older_than: float | None) -> None:
 
 @main.command("sql")
 @click.argument("query")
-@_STORE_OPTION
+@STORE_OPTION
 @click.option(
     "--format",
     "fmt",
@@ -345,10 +324,10 @@ def sql_command(
 
 
 @main.command()
-@_STORE_OPTION
+@STORE_OPTION
 def doctor(store: str | None) -> None:
     """Show the store's path, schema version, sizes and pending durability logs."""
-    client = _client(store)
+    client = client_for(store)
     stats = client.store.stats()
     click.echo(f"store           {stats['path']}")
     click.echo(f"schema version  {stats['schema_version']}")
@@ -368,6 +347,10 @@ def doctor(store: str | None) -> None:
         + (" (mark them: `tracklite runs reap`)" if orphans else "")
     )
 
+
+from tracklite.cli_registry import models  # noqa: E402 - after main, which it joins
+
+main.add_command(models)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -220,6 +220,79 @@ class LoggedModel:
         return f"models:/{self.model_id}"
 
 
+class ModelVersionStage:
+    """A model version's stage (MLflow's ``model_version_stages``); names are matched case-insensitively."""
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+    ALL: tuple[str, ...] = (NONE, STAGING, PRODUCTION, ARCHIVED)
+    #: The stages ``archive_existing_versions`` may archive from.
+    ACTIVE: tuple[str, ...] = (STAGING, PRODUCTION)
+    #: Kept on deleted versions' rows so their numbers are never reused; never shown.
+    DELETED_INTERNAL = "Deleted_Internal"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One numbered version of a registered model (MLflow's ``ModelVersion``).
+
+    Its files were pinned at registration under ``storage_location``: changing or deleting
+    the source run or logged model later leaves the version loadable.
+    """
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None
+    user_id: str | None
+    current_stage: str
+    source: str
+    run_id: str | None
+    status: str
+    status_message: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    run_link: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    model_id: str | None = None
+    storage_location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model in the registry (MLflow's ``RegisteredModel``); ``latest_versions`` holds
+    the newest version of each stage, ``aliases`` maps alias to version."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None = None
+    latest_versions: list[ModelVersion] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEvent:
+    """One row of the registry's audit trail: who changed what, when, from which value to which.
+
+    ``action`` is the name of the API call (``transition_model_version_stage`` ...), ``name``
+    the model's name at the time, ``key`` the tag key or alias the change touched.
+    """
+
+    event_id: int
+    timestamp: int
+    user_id: str
+    action: str
+    name: str
+    version: int | None
+    key: str | None
+    old_value: str | None
+    new_value: str | None
+
+
 class PagedList(list):  # type: ignore[type-arg]
     """A page of search results; ``token`` fetches the next page (None on the last)."""
 
@@ -233,9 +306,14 @@ __all__ = [
     "ExperimentTag",
     "FileInfo",
     "LifecycleStage",
+    "LoggedModel",
     "Metric",
+    "ModelVersion",
+    "ModelVersionStage",
     "PagedList",
     "Param",
+    "RegisteredModel",
+    "RegistryEvent",
     "Run",
     "RunData",
     "RunInfo",

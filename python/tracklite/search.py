@@ -124,6 +124,20 @@ EXPERIMENTS = EntitySchema(
     in_attributes=frozenset({"name", "experiment_id"}),
     kinds=frozenset({"tag", "attribute"}),
 )
+REGISTERED_MODELS = EntitySchema(
+    name="registered models",
+    string_attributes=frozenset({"name"}),
+    numeric_attributes=frozenset({"creation_timestamp", "last_updated_timestamp"}),
+    in_attributes=frozenset({"name"}),
+    kinds=frozenset({"tag", "attribute"}),
+)
+MODEL_VERSIONS = EntitySchema(
+    name="model versions",
+    string_attributes=frozenset({"name", "run_id", "source_path", "user_id", "current_stage"}),
+    numeric_attributes=frozenset({"version_number", "creation_timestamp", "last_updated_timestamp"}),
+    in_attributes=frozenset({"name", "run_id", "source_path", "user_id", "current_stage"}),
+    kinds=frozenset({"tag", "attribute"}),
+)
 
 
 def _error(text: str, message: str, pos: int | None = None) -> InvalidParameterValue:
@@ -446,6 +460,36 @@ _LOGGED_MODEL_TARGET = _Target(
     },
 )
 
+_REGISTERED_MODEL_TARGET = _Target(
+    REGISTERED_MODELS,
+    {
+        "name": "e.name",
+        "creation_timestamp": "e.creation_timestamp",
+        "last_updated_timestamp": "e.last_updated_timestamp",
+    },
+    {"tag": ("SELECT 1 FROM registered_model_tags t WHERE t.model_key = e.model_key AND t.key = ?", "t.value")},
+)
+_MODEL_VERSION_TARGET = _Target(
+    MODEL_VERSIONS,
+    {
+        "name": "e.name",
+        "run_id": "e.run_id",
+        "source_path": "e.source",
+        "user_id": "e.user_id",
+        "current_stage": "e.current_stage",
+        "version_number": "e.version",
+        "creation_timestamp": "e.creation_timestamp",
+        "last_updated_timestamp": "e.last_updated_timestamp",
+    },
+    {
+        "tag": (
+            "SELECT 1 FROM model_version_tags t "
+            "WHERE t.model_key = e.model_key AND t.version = e.version AND t.key = ?",
+            "t.value",
+        )
+    },
+)
+
 
 def _compile_node(node: Node, args: list[Any], target: _Target) -> str:
     """SQL for a filter tree; values and keys are appended to ``args`` in placeholder order."""
@@ -570,6 +614,24 @@ _LOGGED_MODEL_LISTING = _Listing(
     ("e.creation_timestamp DESC", "e.model_id ASC"),
 )
 
+_REGISTERED_MODEL_LISTING = _Listing(
+    _REGISTERED_MODEL_TARGET,
+    "registered_models",
+    "model_key",
+    {"tag": "registered_model_tags"},
+    ("e.name ASC",),
+)
+# One row per live version; ``vid`` packs (model_key, version) into one sortable id.
+_VERSION_ID = "(model_key::BIGINT << 32) + version"
+_MODEL_VERSION_LISTING = _Listing(
+    _MODEL_VERSION_TARGET,
+    f"(SELECT v.*, m.name, {_VERSION_ID} AS vid FROM model_versions v JOIN registered_models m USING (model_key) "
+    "WHERE v.current_stage <> 'Deleted_Internal')",
+    "vid",
+    {"tag": f"(SELECT {_VERSION_ID} AS vid, key, value FROM model_version_tags)"},
+    ("e.name ASC", "e.version DESC"),
+)
+
 
 def _compile_listing(
     listing: _Listing,
@@ -652,6 +714,35 @@ def compile_logged_model_search(
         limit,
         offset,
     )
+
+
+def compile_registered_model_search(
+    filter_string: str | None, order_by: Sequence[str] | None, limit: int | None, offset: int = 0
+) -> CompiledQuery:
+    """The query returning matching registered models' keys in search order (by name by default).
+
+    Identifiers: ``name`` (``=``, ``!=``, ``LIKE``, ``ILIKE``, ``IN``), ``creation_timestamp``,
+    ``last_updated_timestamp``, ``tags.<key>``.
+
+    Raises:
+        InvalidParameterValue: for a malformed filter or order_by clause.
+    """
+    return _compile_listing(_REGISTERED_MODEL_LISTING, "TRUE", [], filter_string, order_by, limit, offset)
+
+
+def compile_model_version_search(
+    filter_string: str | None, order_by: Sequence[str] | None, limit: int | None, offset: int = 0
+) -> CompiledQuery:
+    """The query returning matching versions as packed ``(model_key << 32) + version`` ids, in
+    search order (by name, newest version first, by default).
+
+    Identifiers: ``name``, ``run_id``, ``source_path``, ``user_id``, ``current_stage``,
+    ``version_number``, ``creation_timestamp``, ``last_updated_timestamp``, ``tags.<key>``.
+
+    Raises:
+        InvalidParameterValue: for a malformed filter or order_by clause.
+    """
+    return _compile_listing(_MODEL_VERSION_LISTING, "TRUE", [], filter_string, order_by, limit, offset)
 
 
 # -- paging ----------------------------------------------------------------------------------

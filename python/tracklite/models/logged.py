@@ -3,7 +3,8 @@
 As in MLflow 3, logging creates a *logged model* (id ``m-<hex>``) in the run's experiment
 (or the active experiment without a run), copies the run's params onto it, saves the model
 directory with the flavor's ``save_model``, and stores the files inside the store file.
-``runs:/<run_id>/<name>`` and ``models:/<model_id>`` both load it afterwards.
+``runs:/<run_id>/<name>`` and ``models:/<model_id>`` both load it afterwards; with
+``registered_model_name`` it also becomes the next version of that registered model.
 """
 
 from __future__ import annotations
@@ -93,10 +94,9 @@ def log_model(
     if not name:
         raise InvalidParameterValue("log_model needs a name for the model, e.g. log_model(model, name='model').")
     if registered_model_name is not None:
-        raise InvalidParameterValue(
-            "registered_model_name needs the model registry, which this version does not have yet; "
-            "log without it and load the model by its models:/<model_id> URI."
-        )
+        from tracklite.store.registry import check_name
+
+        check_name(registered_model_name, "registered_model_name")  # before anything is written
     store = fluent._client().store
     active = fluent.active_run()
     run_id = active.info.run_id if active is not None else None
@@ -115,7 +115,15 @@ def log_model(
     except BaseException:
         store.set_logged_model_status(logged.model_id, LoggedModelStatus.FAILED)
         raise
-    return ModelInfo.of(model, name, model_params, tags)
+    info = ModelInfo.of(model, name, model_params, tags)
+    if registered_model_name is None:
+        return info
+    from dataclasses import replace
+
+    from tracklite.tracking.registry_fluent import register_model
+
+    version = register_model(info.model_uri, registered_model_name)
+    return replace(info, registered_model_version=version.version)
 
 
 _LOGGING_KEYS = ("artifact_path", "registered_model_name", "params", "tags", "model_type")

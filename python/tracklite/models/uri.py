@@ -1,4 +1,6 @@
-"""Model URIs to local directories: plain paths, ``runs:/<run_id>/<name>``, ``models:/<model_id>``.
+"""Model URIs to local directories: plain paths, ``runs:/<run_id>/<name>``, ``models:/<model_id>``,
+and registered versions: ``models:/<name>/<version>``, ``models:/<name>/<stage>`` (the newest
+version in that stage), ``models:/<name>/latest`` and ``models:/<name>@<alias>``.
 
 Models in the store are materialised into a cache directory named by the store, the
 model id and a digest of the model's file list (paths, sizes, content hashes): loading
@@ -16,6 +18,7 @@ import tempfile
 from typing import Any
 
 from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
+from tracklite.store.artifacts import artifact_root
 
 _COMPLETE = ".tracklite-complete"
 
@@ -83,6 +86,19 @@ def _logged_model_dir(model_id: str, dst_path: str | None) -> str:
     return _materialise(model_id, manifest, lambda d: store.download_logged_model(model_id, d), dst_path)
 
 
+def _registered_model_dir(ref: str, dst_path: str | None) -> str:
+    """A registered version (``name/version``, ``name/stage``, ``name/latest``, ``name@alias``)."""
+    registry = _store().registry
+    version = registry.resolve_model_reference(ref)
+    return _materialise(
+        # Keyed by the pinned files' root: renaming the model or moving an alias reuses the copy.
+        artifact_root(version.storage_location or ""),
+        registry.model_version_manifest(version),
+        lambda d: registry.download_model_version(version, d),
+        dst_path,
+    )
+
+
 def local_model_path(model_uri: str, dst_path: str | None = None) -> str:
     """A local directory holding the model at ``model_uri``.
 
@@ -94,12 +110,9 @@ def local_model_path(model_uri: str, dst_path: str | None = None) -> str:
         raise InvalidParameterValue(f"model_uri must be a non-empty string, got {model_uri!r}")
     if model_uri.startswith("models:/"):
         ref = model_uri[len("models:/") :].strip("/")
-        if ref.startswith("m-") and "/" not in ref:
+        if ref.startswith("m-") and "/" not in ref and "@" not in ref:
             return _logged_model_dir(ref, dst_path)
-        raise InvalidParameterValue(
-            f"Cannot resolve '{model_uri}': registered model names and versions need the model registry, "
-            "which this version does not have yet; use models:/<model_id> (the model_id of log_model's result)."
-        )
+        return _registered_model_dir(ref, dst_path)
     if model_uri.startswith("runs:/"):
         run_id, path = parse_runs_uri(model_uri)
         store = _store()
@@ -116,7 +129,8 @@ def local_model_path(model_uri: str, dst_path: str | None = None) -> str:
         return str(store.download_artifacts(run_id, path, target))
     if "://" in model_uri and not model_uri.startswith("file://"):
         raise InvalidParameterValue(
-            f"Unsupported model URI '{model_uri}': use a local path, runs:/<run_id>/<name> or models:/<model_id>."
+            f"Unsupported model URI '{model_uri}': use a local path, runs:/<run_id>/<name>, models:/<model_id>, "
+            "models:/<name>/<version or stage> or models:/<name>@<alias>."
         )
     path = model_uri.removeprefix("file://")
     if not os.path.exists(path):

@@ -19,8 +19,14 @@ from typing import Any, BinaryIO
 from tracklite.entities import FileInfo
 from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
 
+ARTIFACT_SCHEME = "tracklite-artifacts:/"
 CHUNK_SIZE = 4 * 1024 * 1024
 _BATCH_BYTES = 16 * 1024 * 1024  # small files read per query when downloading a tree
+
+
+def artifact_root(artifact_uri: str) -> str:
+    """The key under which files are stored, from an artifact URI (``tracklite-artifacts:/<root>``)."""
+    return artifact_uri[len(ARTIFACT_SCHEME) :] if artifact_uri.startswith(ARTIFACT_SCHEME) else artifact_uri
 
 
 def clean_artifact_path(path: str | None) -> str:
@@ -76,6 +82,31 @@ def put_stream(con: Any, root: str, path: str, stream: BinaryIO) -> int:
         [root, path, size, whole.hexdigest(), digests, int(time.time() * 1000)],
     )
     return size
+
+
+def put_dir(con: Any, root: str, local_dir: str) -> None:
+    """Store every file below ``local_dir`` under ``root``, at its relative path."""
+    for dirpath, _dirs, files in os.walk(local_dir):
+        for file in sorted(files):
+            full = os.path.join(dirpath, file)
+            rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
+            with open(full, "rb") as stream:
+                put_stream(con, root, rel, stream)
+
+
+def copy_tree(con: Any, src_root: str, src_path: str, dst_root: str) -> int:
+    """Give ``dst_root`` its own file rows for every file at or below ``src_path`` of ``src_root``
+    (paths made relative to ``src_path``). Only rows are written: the chunks are shared, so the
+    copy costs no bytes and outlives any change to the source. Returns the number of files."""
+    cut = len(src_path) + 1 if src_path else 0
+    rows = con.execute(
+        "INSERT INTO artifact_files (root, path, size, digest, chunks, created_time) "
+        "SELECT ?, CASE WHEN path = ? THEN regexp_extract(path, '[^/]+$') ELSE substr(path, ? + 1) END, "
+        "size, digest, chunks, ? FROM artifact_files "
+        "WHERE root = ? AND (? = '' OR path = ? OR starts_with(path, ? || '/')) RETURNING 1",
+        [dst_root, src_path, cut, int(time.time() * 1000), src_root, src_path, src_path, src_path],
+    ).fetchall()
+    return len(rows)
 
 
 def list_files(con: Any, root: str, path: str = "") -> list[FileInfo]:

@@ -11,16 +11,109 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tracklite.entities import Experiment, FileInfo, LoggedModel, Metric, Param, Run, RunInfo, RunTag
+from tracklite.entities import (
+    Experiment,
+    FileInfo,
+    LoggedModel,
+    Metric,
+    ModelVersion,
+    Param,
+    RegisteredModel,
+    RegistryEvent,
+    Run,
+    RunInfo,
+    RunTag,
+)
 
 if TYPE_CHECKING:
     from tracklite.store.run_tables import RunTables
+
+
+class RegistryStore(ABC):
+    """A backend's model registry (MLflow's registry store). Every change appends to the
+    audit trail in the same transaction; methods raise ``TrackliteError`` subclasses."""
+
+    @abstractmethod
+    def create_registered_model(
+        self, name: str, tags: dict[str, str] | None = None, description: str | None = None
+    ) -> RegisteredModel: ...
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+    @abstractmethod
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        offset: int = 0,
+    ) -> list[RegisteredModel]: ...
+    @abstractmethod
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel: ...
+    @abstractmethod
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel: ...
+    @abstractmethod
+    def delete_registered_model(self, name: str) -> None: ...
+    @abstractmethod
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None: ...
+    @abstractmethod
+    def delete_registered_model_tag(self, name: str, key: str) -> None: ...
+    @abstractmethod
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        create_model: bool = False,
+    ) -> ModelVersion: ...
+    @abstractmethod
+    def resolve_model_reference(self, ref: str) -> ModelVersion: ...
+    @abstractmethod
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion: ...
+    @abstractmethod
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        offset: int = 0,
+    ) -> list[ModelVersion]: ...
+    @abstractmethod
+    def update_model_version(self, name: str, version: str | int, description: str | None) -> ModelVersion: ...
+    @abstractmethod
+    def delete_model_version(self, name: str, version: str | int) -> None: ...
+    @abstractmethod
+    def transition_model_version_stage(
+        self, name: str, version: str | int, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion: ...
+    @abstractmethod
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]: ...
+    @abstractmethod
+    def set_model_version_tag(self, name: str, version: str | int, key: str, value: str) -> None: ...
+    @abstractmethod
+    def delete_model_version_tag(self, name: str, version: str | int, key: str) -> None: ...
+    @abstractmethod
+    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None: ...
+    @abstractmethod
+    def delete_registered_model_alias(self, name: str, alias: str) -> None: ...
+    @abstractmethod
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+    @abstractmethod
+    def model_version_manifest(self, version: ModelVersion) -> list[tuple[str, int, list[str]]]: ...
+    @abstractmethod
+    def download_model_version(self, version: ModelVersion, dst_dir: str) -> str: ...
+    @abstractmethod
+    def get_registry_history(self, name: str) -> list[RegistryEvent]: ...
 
 
 class TrackingStore(ABC):
     """What a tracklite backend provides. Methods raise ``TrackliteError`` subclasses."""
 
     uri: str
+    #: The backend's model registry, in the same store.
+    registry: RegistryStore
 
     # experiments
     @abstractmethod

@@ -33,12 +33,12 @@ from tracklite.entities import (
 from tracklite.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from tracklite.store import artifacts as _artifacts
 from tracklite.store import logged_models as _logged
+from tracklite.store.artifacts import ARTIFACT_SCHEME, artifact_root
 from tracklite.store.base import TrackingStore
 from tracklite.store.connection import Connector, relation
 from tracklite.store.metric_sink import MetricSink
 from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_runs, read_tables
 
-ARTIFACT_SCHEME = "tracklite-artifacts:/"
 # Attribute rows of the given run ids and their positions, in the order given.
 _RUNS_BY_ID_SQL = (
     f"SELECT {', '.join(f'r.{c}' for c in RUN_COLUMNS)}, i.ord FROM runs r "
@@ -48,11 +48,6 @@ _RUNS_BY_ID_SQL = (
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def artifact_root(artifact_uri: str) -> str:
-    """The key under which a run's artifacts are stored, from its artifact URI."""
-    return artifact_uri[len(ARTIFACT_SCHEME) :] if artifact_uri.startswith(ARTIFACT_SCHEME) else artifact_uri
 
 
 class DuckDBStore(TrackingStore):
@@ -76,6 +71,9 @@ class DuckDBStore(TrackingStore):
         self.sink = MetricSink(self.connector)
         self._recovered_pid = 0
         self._active_checked: set[str] = set()
+        from tracklite.store.registry_store import DuckDBRegistry
+
+        self.registry = DuckDBRegistry(self)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -552,13 +550,7 @@ class DuckDBStore(TrackingStore):
         model PENDING with no files.
         """
         with self._write() as con:
-            root = artifact_root(_logged.get(con, [model_id])[0].artifact_location)
-            for dirpath, _dirs, files in os.walk(local_dir):
-                for file in sorted(files):
-                    full = os.path.join(dirpath, file)
-                    rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
-                    with open(full, "rb") as stream:
-                        _artifacts.put_stream(con, root, rel, stream)
+            _artifacts.put_dir(con, artifact_root(_logged.get(con, [model_id])[0].artifact_location), local_dir)
             _logged.set_status(con, model_id, LoggedModelStatus.READY, _now_ms())
 
     def set_logged_model_status(self, model_id: str, status: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tracklite.errors import StoreCorruptError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _V1 = """
 CREATE TABLE schema_info (
@@ -157,6 +157,12 @@ VIEWS = (
     "logged_models",
     "logged_model_params",
     "logged_model_tags",
+    "registered_models",
+    "registered_model_tags",
+    "model_versions",
+    "model_version_tags",
+    "registered_model_aliases",
+    "registry_audit",
 )
 
 
@@ -216,12 +222,93 @@ def _migrate_to_5(con: Any) -> None:
         con.execute(f"UPDATE {table} SET run_key = r.run_key FROM runs r WHERE r.run_id = {table}.run_id")
 
 
+# Version 6: the model registry. A registered model has an internal ``model_key`` that a
+# rename leaves alone, so versions, tags, aliases and the audit trail never need rewriting.
+# Deleted versions stay as rows (stage ``Deleted_Internal``, hidden by the views) so that
+# their numbers are never handed out again, as in MLflow.
+_V6 = """
+CREATE TABLE registered_models (
+    model_key INTEGER NOT NULL,
+    name VARCHAR NOT NULL,
+    description VARCHAR,
+    creation_timestamp BIGINT NOT NULL,
+    last_updated_timestamp BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX registered_models_name ON registered_models (name);
+CREATE TABLE registered_model_tags (
+    model_key INTEGER NOT NULL,
+    key VARCHAR NOT NULL,
+    value VARCHAR NOT NULL
+);
+CREATE TABLE model_versions (
+    model_key INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    description VARCHAR,
+    user_id VARCHAR,
+    current_stage VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    run_id VARCHAR,
+    run_link VARCHAR,
+    model_id VARCHAR,
+    storage_location VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    creation_timestamp BIGINT NOT NULL,
+    last_updated_timestamp BIGINT NOT NULL
+);
+CREATE TABLE model_version_tags (
+    model_key INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    key VARCHAR NOT NULL,
+    value VARCHAR NOT NULL
+);
+CREATE TABLE registered_model_aliases (
+    model_key INTEGER NOT NULL,
+    alias VARCHAR NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE TABLE registry_audit (
+    event_id BIGINT NOT NULL,
+    timestamp BIGINT NOT NULL,
+    user_id VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    model_key INTEGER NOT NULL,
+    name VARCHAR NOT NULL,
+    version INTEGER,
+    key VARCHAR,
+    old_value VARCHAR,
+    new_value VARCHAR
+);
+CREATE VIEW views.registered_models AS
+    SELECT name, description, creation_timestamp, last_updated_timestamp FROM main.registered_models;
+CREATE VIEW views.registered_model_tags AS
+    SELECT m.name, t.key, t.value FROM main.registered_model_tags t JOIN main.registered_models m USING (model_key);
+CREATE VIEW views.model_versions AS
+    SELECT m.name, v.version, v.current_stage, v.description, v.user_id, v.source, v.run_id, v.model_id,
+           v.storage_location, v.status, v.creation_timestamp, v.last_updated_timestamp
+    FROM main.model_versions v JOIN main.registered_models m USING (model_key)
+    WHERE v.current_stage <> 'Deleted_Internal';
+CREATE VIEW views.model_version_tags AS
+    SELECT m.name, t.version, t.key, t.value
+    FROM main.model_version_tags t JOIN main.registered_models m USING (model_key);
+CREATE VIEW views.registered_model_aliases AS
+    SELECT m.name, a.alias, a.version
+    FROM main.registered_model_aliases a JOIN main.registered_models m USING (model_key);
+CREATE VIEW views.registry_audit AS
+    SELECT event_id, timestamp, user_id, action, name, version, key, old_value, new_value FROM main.registry_audit;
+"""
+
+
+def _migrate_to_6(con: Any) -> None:
+    con.execute(_V6)
+
+
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: _migrate_to_1,
     2: _migrate_to_2,
     3: _migrate_to_3,
     4: _migrate_to_4,
     5: _migrate_to_5,
+    6: _migrate_to_6,
 }
 
 

@@ -26,6 +26,8 @@ from tracklite.errors import InvalidParameterValue
 from tracklite.store import TrackingStore, get_store
 from tracklite.tracking import artifact_files
 from tracklite.tracking._uri import get_tracking_uri
+from tracklite.tracking.registry_client import RegistryClient
+from tracklite.users import current_user
 from tracklite.validation import (
     MAX_EXPERIMENT_TAG_VAL_LENGTH,
     MAX_PARAM_VAL_LENGTH,
@@ -49,7 +51,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Client:
+class Client(RegistryClient):
     """Explicit-id access to a tracklite store, with ``MlflowClient``'s methods.
 
     Args:
@@ -177,7 +179,7 @@ class Client:
                 f"(run_name='{name}', mlflow.runName='{clean['mlflow.runName']}')."
             )
         clean["mlflow.runName"] = name
-        user = clean.get("mlflow.user") or _user()
+        user = clean.get("mlflow.user") or current_user()
         start = _now_ms() if start_time is None else validate_timestamp(start_time)
         return self._store.create_run(validate_experiment_id(experiment_id), user, start, clean, name)
 
@@ -481,12 +483,3 @@ class Client:
 
 
 MlflowClient = Client
-
-
-def _user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "unknown"

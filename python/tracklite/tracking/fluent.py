@@ -146,10 +146,10 @@ def _resolve_experiment_id() -> str:
 
 
 def _system_tags() -> dict[str, str]:
-    from tracklite.tracking.client import _user
+    from tracklite.users import current_user
 
     source = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "<console>"
-    return {"mlflow.user": _user(), "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}
+    return {"mlflow.user": current_user(), "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}
 
 
 def start_run(
