@@ -53,6 +53,9 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     assert "final_val_loss" in proc.stdout
     assert "search_runs(filter_string=" in proc.stdout and "sgd-lr0.01-a0.0001" in proc.stdout
     assert "pyfunc.load_model('runs:/" in proc.stdout and "refused before the model sees it" in proc.stdout
+    assert "registered as digits-classifier version 1, moved to Production" in proc.stdout
+    assert "pyfunc.load_model('models:/digits-classifier@champion')" in proc.stdout
+    assert "audit: " in proc.stdout and "set_registered_model_alias v1 champion: 1" in proc.stdout
     run_ids = re.findall(r"logged run ([0-9a-f]{32})", proc.stdout)
     assert len(run_ids) == 3
 
@@ -66,6 +69,13 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     assert re.search(rf"  model  m-[0-9a-f]{{32}}  READY  \(runs:/{run_ids[0]}/model\)", shown.stdout), shown.stdout
     exps = _cli("experiments", "list", cwd=str(tmp_path))
     assert "tracklite-demo" in exps.stdout and "Default" in exps.stdout
+    models = _cli("models", "list", cwd=str(tmp_path))
+    assert "digits-classifier" in models.stdout and "Production v1" in models.stdout and "@champion v1" in models.stdout
+    again = _cli("demo", cwd=str(tmp_path))  # a second demo adds version 2 and archives version 1
+    assert again.returncode == 0, again.stderr
+    assert "registered as digits-classifier version 2" in again.stdout
+    history = _cli("models", "history", "digits-classifier", cwd=str(tmp_path))
+    assert history.stdout.count("create_model_version") == 2 and "Archived" in history.stdout
     doctor = _cli("doctor", cwd=str(tmp_path))
     assert doctor.returncode == 0, doctor.stderr
     assert f"schema version  {SCHEMA_VERSION}" in doctor.stdout

@@ -2,8 +2,8 @@
 
 Trains a small scikit-learn classifier a few times with different settings, logging
 params, per-epoch metrics, tags, an artifact and the model into ``./mlruns.duckdb``, then
-prints a summary table, searches the runs, loads the best model back and answers a
-question with SQL over the same file.
+prints a summary table, searches the runs, loads the best model back, registers it and
+promotes it in the model registry, and answers a question with SQL over the same file.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 EXPERIMENT = "tracklite-demo"
+REGISTERED_NAME = "digits-classifier"
 
 BEST_RUN_SQL = """\
 -- best run per learning rate, by final validation loss
@@ -113,13 +114,15 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     click.echo(render(["run", "val_loss"], [[r.info.run_name, f"{r.data.metrics['val_loss']:.4f}"] for r in found]))
     best_run = min(runs, key=lambda r: r.data.metrics.get("val_loss", float("inf")))
     _show_model(best_run.info.run_id, x_val, y_val)
+    _register_best(best_run.info.run_id, x_val, y_val)
     click.echo("\nThe store is a plain DuckDB file. Example query:\n")
     click.echo(BEST_RUN_SQL.replace("?", f"'{exp.experiment_id}'") + ";\n")
     best = tracklite.sql(BEST_RUN_SQL, [exp.experiment_id])
     click.echo(render(best.columns, best.fetchall()))
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
-        f"`tracklite runs show {runs[0].info.run_id}`, or `duckdb {store}` and `FROM metric_history;`"
+        f"`tracklite runs show {runs[0].info.run_id}`, `tracklite models history {REGISTERED_NAME}`, "
+        f"or `duckdb {store}` and `FROM metric_history;`"
     )
 
 
@@ -138,3 +141,27 @@ def _show_model(run_id: str, x_val: Any, y_val: Any) -> None:
         model.predict(x_val.astype("float32"))
     except TrackliteError as exc:
         click.echo(f"  a float32 input is refused before the model sees it: {exc.message.rsplit('Error: ', 1)[-1]}")
+
+
+def _register_best(run_id: str, x_val: Any, y_val: Any) -> None:
+    """Register the best run's model, promote it and load it by alias, as a deployment would."""
+    import tracklite
+    import tracklite.pyfunc
+
+    client = tracklite.Client()
+    version = tracklite.register_model(f"runs:/{run_id}/model", REGISTERED_NAME)
+    client.transition_model_version_stage(
+        REGISTERED_NAME, version.version, "Production", archive_existing_versions=True
+    )
+    client.set_registered_model_alias(REGISTERED_NAME, "champion", version.version)
+    uri = f"models:/{REGISTERED_NAME}@champion"
+    accuracy = float((tracklite.pyfunc.load_model(uri).predict(x_val) == y_val).mean())
+    click.echo(
+        f"\nRegistry: registered as {REGISTERED_NAME} version {version.version}, moved to Production, alias @champion"
+    )
+    click.echo(f"  pyfunc.load_model({uri!r}).predict(x_val) -> accuracy {accuracy:.3f}")
+    events = client.get_registry_history(REGISTERED_NAME)[-3:]
+    for e in events:
+        what = f"{e.key}: " if e.key else ""
+        before = f"{e.old_value} -> " if e.old_value is not None else ""
+        click.echo(f"  audit: {e.user_id} {e.action} v{e.version} {what}{before}{e.new_value}")
