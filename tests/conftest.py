@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tracklite
@@ -69,3 +70,27 @@ def run_python(
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=full_env, timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def iris() -> tuple[Any, Any]:
+    """The iris data as ``(DataFrame, label array)``."""
+    from sklearn.datasets import load_iris
+
+    data = load_iris(as_frame=True)
+    return data.data, data.target.to_numpy()
+
+
+@pytest.fixture(scope="session")
+def logreg(iris: tuple[Any, Any]) -> Any:
+    """A LogisticRegression fitted on iris."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = iris
+    return LogisticRegression(max_iter=500).fit(x, y)
+
+
+@pytest.fixture(autouse=True)
+def _model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models loaded from a store materialise under the test's own folder."""
+    monkeypatch.setenv("TRACKLITE_MODEL_CACHE", str(tmp_path / "model-cache"))

@@ -14,16 +14,9 @@ import pytest
 import tracklite.pyfunc
 import tracklite.sklearn
 from mlflow.exceptions import MlflowException
-from sklearn.datasets import load_iris
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from tracklite.errors import SchemaEnforcementError
-
-
-@pytest.fixture(scope="module")
-def iris() -> tuple[pd.DataFrame, np.ndarray]:
-    data = load_iris(as_frame=True)
-    return data.data, data.target.to_numpy()
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ import tracklite
 import tracklite.pyfunc
 import tracklite.sklearn
 import yaml
-from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -22,24 +21,6 @@ from sklearn.preprocessing import StandardScaler
 from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist, TrackliteError
 from tracklite.models import Model, ModelSignature, infer_signature
 from tracklite.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
-
-
-@pytest.fixture(scope="module")
-def iris() -> tuple[pd.DataFrame, np.ndarray]:
-    data = load_iris(as_frame=True)
-    return data.data, data.target.to_numpy()
-
-
-@pytest.fixture(scope="module")
-def logreg(iris: tuple[pd.DataFrame, np.ndarray]) -> LogisticRegression:
-    x, y = iris
-    return LogisticRegression(max_iter=500).fit(x, y)
-
-
-@pytest.fixture(autouse=True)
-def _model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRACKLITE_MODEL_CACHE", str(tmp_path / "model-cache"))
-
 
 # -- types and signatures -----------------------------------------------------------------
 

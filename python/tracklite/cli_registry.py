@@ -96,7 +96,7 @@ def models_show(store: str | None, name: str) -> None:
     click.echo("aliases:" if model.aliases else "aliases: none")
     for alias, version in model.aliases.items():
         click.echo(f"  @{alias} -> version {version}")
-    versions = client.search_model_versions(_name_filter(name))
+    versions = client.search_model_versions(_name_filter(name), order_by=["version_number DESC"])
     rows = [
         [
             v.version,

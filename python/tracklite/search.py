@@ -629,7 +629,7 @@ _MODEL_VERSION_LISTING = _Listing(
     "WHERE v.current_stage <> 'Deleted_Internal')",
     "vid",
     {"tag": f"(SELECT {_VERSION_ID} AS vid, key, value FROM model_version_tags)"},
-    ("e.name ASC", "e.version DESC"),
+    ("e.last_updated_timestamp DESC", "e.name ASC", "e.version DESC"),  # MLflow's default order
 )
 
 
@@ -734,7 +734,7 @@ def compile_model_version_search(
     filter_string: str | None, order_by: Sequence[str] | None, limit: int | None, offset: int = 0
 ) -> CompiledQuery:
     """The query returning matching versions as packed ``(model_key << 32) + version`` ids, in
-    search order (by name, newest version first, by default).
+    search order (by default MLflow's: most recently updated first, then name, newest version).
 
     Identifiers: ``name``, ``run_id``, ``source_path``, ``user_id``, ``current_stage``,
     ``version_number``, ``creation_timestamp``, ``last_updated_timestamp``, ``tags.<key>``.

@@ -225,8 +225,8 @@ def get_version(con: Any, name: str, version: Any) -> ModelVersion:
 
 
 def latest_versions(con: Any, key: int, stages: Sequence[str] | None = None) -> list[ModelVersion]:
-    """The newest version in each of ``stages`` (every stage if None), in version order."""
-    wanted = list(ModelVersionStage.ALL) if stages is None else [canonical_stage(s) for s in stages]
+    """The newest version in each of ``stages`` (every stage if None or empty), in version order."""
+    wanted = [canonical_stage(s) for s in stages] if stages else list(ModelVersionStage.ALL)
     rows = con.execute(
         "SELECT model_key, max(version) AS version FROM model_versions "
         "WHERE model_key = ? AND list_contains(?, current_stage) GROUP BY model_key, current_stage ORDER BY version",

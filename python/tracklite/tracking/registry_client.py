@@ -159,7 +159,8 @@ class RegistryClient:
         page_token: str | None = None,
     ) -> PagedList:
         """Model versions matching a filter (``"name = 'iris'"``, ``"run_id = '...'"``,
-        ``"version_number > 2"``, ``"tags.validated = 'yes'"``), by name then newest first.
+        ``"version_number > 2"``, ``"tags.validated = 'yes'"``); by default most recently updated
+        first, then by name and newest version, as in MLflow.
 
         Raises:
             InvalidParameterValue: for a malformed filter, order_by, page size or token.
