@@ -18,6 +18,9 @@ Rows:
   each tool in a fresh subprocess with its own store (tracklite's DuckDB file; MLflow's
   sqlite store with local artifacts), with default arguments, then with
   ``pip_requirements`` given (MLflow otherwise infers requirements in a subprocess).
+* The registry, in the same processes (rows from the ``pip_requirements`` run):
+  ``register_model`` of the logged model, a stage transition plus an alias, and loading
+  ``models:/iris@champion``.
 """
 
 from __future__ import annotations
@@ -129,6 +132,9 @@ def _worker(tool: str, tmp: Path, explicit_requirements: bool) -> dict[str, Any]
         import tracklite.pyfunc
         import tracklite.sklearn
 
+        registry: Any = tl
+        load_pyfunc: Any = tracklite.pyfunc.load_model
+
         os.environ["TRACKLITE_MODEL_CACHE"] = str(tmp / "cache")
         tl.set_tracking_uri(str(peers._store(tmp) / "store.duckdb"))
         with tl.start_run():
@@ -147,6 +153,7 @@ def _worker(tool: str, tmp: Path, explicit_requirements: bool) -> dict[str, Any]
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
         peers._mlflow("mlflow", tmp)
+        registry, load_pyfunc = mlflow, mlflow.pyfunc.load_model
         exp = mlflow.create_experiment("models", artifact_location=(tmp / "artifacts").as_uri())
         mlflow.set_experiment(experiment_id=exp)
         with mlflow.start_run():
@@ -157,7 +164,26 @@ def _worker(tool: str, tmp: Path, explicit_requirements: bool) -> dict[str, Any]
         loaded = mlflow.pyfunc.load_model(info.model_uri)
         load_s = time.perf_counter() - t0
     assert (loaded.predict(x) == model.predict(x)).all()
-    return {"log_s": log_s, "load_s": load_s}
+    # The registry: register the logged model, promote it (stage and alias), load it by alias.
+    t0 = time.perf_counter()
+    version = registry.register_model(info.model_uri, "iris")
+    register_s = time.perf_counter() - t0
+    client = registry.MlflowClient()
+    t0 = time.perf_counter()
+    client.transition_model_version_stage("iris", version.version, "Production", archive_existing_versions=True)
+    client.set_registered_model_alias("iris", "champion", version.version)
+    promote_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    by_alias = load_pyfunc("models:/iris@champion")
+    alias_load_s = time.perf_counter() - t0
+    assert (by_alias.predict(x) == model.predict(x)).all()
+    return {
+        "log_s": log_s,
+        "load_s": load_s,
+        "register_s": register_s,
+        "promote_s": promote_s,
+        "alias_load_s": alias_load_s,
+    }
 
 
 def run_worker(tool: str, explicit_requirements: bool) -> dict[str, Any]:
@@ -221,6 +247,15 @@ def render(res: dict[str, Any], command: str, elapsed: float) -> str:
                 ]
             )
             groups.append(key)
+    tl_r, ml_r = res["log_load"]["explicit"]["tracklite"], res["log_load"]["explicit"]["mlflow"]
+    for part, what in (
+        ("register_s", "register_model(model_uri, name): a new version"),
+        ("promote_s", "transition to Production (archive others) + set alias"),
+        ("alias_load_s", "load_model('models:/iris@champion') (pyfunc)"),
+    ):
+        tl, ml = tl_r.get(part), ml_r.get(part)
+        body.append(["R", what, "1", _ms(tl), _ms(ml), tracking.ratio(tl, ml), "lower", "-"])
+        groups.append("R")
     headers = ["#", "measure", "N", "tracklite", "MLflow", "tracklite/MLflow", "better", "target met?"]
     lines = [
         "tracklite model benchmarks: tracklite beside MLflow, one run on this machine",

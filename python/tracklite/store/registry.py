@@ -163,36 +163,30 @@ def _version_row(con: Any, name: str, version: Any) -> tuple[int, int]:
     return key, number
 
 
+# One statement per page of versions: each row carries its tags and aliases as lists.
+_VERSIONS_SQL = f"""
+SELECT {_VERSION_COLUMNS},
+       (SELECT list(t.key ORDER BY t.key) FROM model_version_tags t
+        WHERE t.model_key = v.model_key AND t.version = v.version) AS tag_keys,
+       (SELECT list(t.value ORDER BY t.key) FROM model_version_tags t
+        WHERE t.model_key = v.model_key AND t.version = v.version) AS tag_values,
+       (SELECT list(a.alias ORDER BY a.alias) FROM registered_model_aliases a
+        WHERE a.model_key = v.model_key AND a.version = v.version) AS aliases
+FROM model_versions v JOIN registered_models m USING (model_key)
+JOIN (SELECT unnest(?) AS model_key, unnest(?) AS version) r USING (model_key, version)
+"""
+
+
 def get_versions(con: Any, refs: Sequence[tuple[int, int]]) -> list[ModelVersion]:
     """Versions by ``(model_key, version)``, in the given order, with their tags and aliases."""
     if not refs:
         return []
-    keys = [k for k, _ in refs]
-    numbers = [v for _, v in refs]
-    rows = con.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN registered_models m USING (model_key) "
-        "JOIN (SELECT unnest(?) AS model_key, unnest(?) AS version) r USING (model_key, version)",
-        [keys, numbers],
-    ).fetchall()
+    rows = con.execute(_VERSIONS_SQL, [[k for k, _ in refs], [v for _, v in refs]]).fetchall()
     by_ref = {(r[0], r[2]): r for r in rows}
-    tags: dict[tuple[int, int], dict[str, str]] = {}
-    for key, number, tag, value in con.execute(
-        "SELECT model_key, version, key, value FROM model_version_tags WHERE list_contains(?, model_key) ORDER BY key",
-        [sorted(set(keys))],
-    ).fetchall():
-        tags.setdefault((key, number), {})[tag] = value
-    aliases: dict[tuple[int, int], list[str]] = {}
-    for key, number, alias in con.execute(
-        "SELECT model_key, version, alias FROM registered_model_aliases WHERE list_contains(?, model_key) "
-        "ORDER BY alias",
-        [sorted(set(keys))],
-    ).fetchall():
-        aliases.setdefault((key, number), []).append(alias)
     out = []
     for ref in refs:
-        _key, name, number, created, updated, description, user, stage, source, run_id, status, link, mid, loc = by_ref[
-            ref
-        ]
+        (_key, name, number, created, updated, description, user, stage, source, run_id, status, link, mid, loc,
+         tag_keys, tag_values, aliases) = by_ref[ref]  # fmt: skip
         out.append(
             ModelVersion(
                 name=name,
@@ -205,9 +199,9 @@ def get_versions(con: Any, refs: Sequence[tuple[int, int]]) -> list[ModelVersion
                 source=source,
                 run_id=run_id,
                 status=status,
-                tags=tags.get(ref, {}),
+                tags=dict(zip(tag_keys or [], tag_values or [], strict=True)),
                 run_link=link,
-                aliases=aliases.get(ref, []),
+                aliases=list(aliases or []),
                 model_id=mid,
                 storage_location=loc,
             )
