@@ -334,7 +334,7 @@ def doctor(store: str | None) -> None:
     click.echo(f"file size       {stats['file_bytes']:,} bytes")
     click.echo(f"artifact bytes  {stats['artifact_bytes']:,} (deduplicated)")
     for table, n in stats["counts"].items():
-        click.echo(f"  {table:<16}{n:,} rows")
+        click.echo(f"  {table:<18}{n:,} rows")
     logs = stats["logs"]
     click.echo(f"durability logs {len(logs)} in {client.store.logs_dir}")
     for log in logs:

@@ -740,7 +740,19 @@ class DuckDBStore(TrackingStore):
         with self._read() as con:
             counts = {
                 t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("experiments", "runs", "params", "tags", "metrics", "artifact_files", "artifact_chunks")
+                for t in (
+                    "experiments",
+                    "runs",
+                    "params",
+                    "tags",
+                    "metrics",
+                    "artifact_files",
+                    "artifact_chunks",
+                    "logged_models",
+                    "registered_models",
+                    "model_versions",
+                    "registry_audit",
+                )
             }
             artifact_bytes = con.execute("SELECT coalesce(sum(size), 0) FROM artifact_chunks").fetchone()[0]
             version = con.execute("SELECT max(version) FROM schema_info").fetchone()[0]
