@@ -16,6 +16,8 @@ any DuckDB client can query; ``tracklite runs list`` shows it from the shell.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tracklite.entities import (
     Experiment,
     FileInfo,
@@ -82,7 +84,22 @@ from tracklite.tracking.fluent import (
 )
 from tracklite.tracking.registry_fluent import register_model
 
+if TYPE_CHECKING:
+    from tracklite.exchange.mlruns_export import export_mlruns
+
 __version__ = "0.1.0"
+
+# Exports load on first use: `import tracklite` stays quick for a training script.
+_LAZY = {"export_mlruns": "tracklite.exchange.mlruns_export"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tracklite' has no attribute '{name}'")
+
 
 __all__ = [
     "ActiveRun",
@@ -116,6 +133,7 @@ __all__ = [
     "delete_tag",
     "download_artifacts",
     "end_run",
+    "export_mlruns",
     "flush",
     "get_artifact_uri",
     "get_experiment",

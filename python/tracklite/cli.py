@@ -1,4 +1,4 @@
-"""The ``tracklite`` command: demo, runs, experiments, models, sql, gc, doctor."""
+"""The ``tracklite`` command: demo, runs, experiments, models, export, import, sql, gc, doctor."""
 
 from __future__ import annotations
 
@@ -348,9 +348,12 @@ def doctor(store: str | None) -> None:
     )
 
 
-from tracklite.cli_registry import models  # noqa: E402 - after main, which it joins
+from tracklite.cli_exchange import export_group, import_group  # noqa: E402 - after main, which they join
+from tracklite.cli_registry import models  # noqa: E402
 
 main.add_command(models)
+main.add_command(export_group)
+main.add_command(import_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 import click
 
 from tracklite.cli_shared import STORE_OPTION, client_for, fmt_time
+from tracklite.store.schema import quote_literal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _errors_as_messages(fn: F) -> F:
+def errors_as_messages(fn: F) -> F:
     """Print a ``TrackliteError`` as a one-line error and exit 1, instead of a traceback."""
 
     @functools.wraps(fn)
@@ -40,9 +41,8 @@ def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _name_filter(name: str) -> str:
-    """A search filter matching exactly ``name`` (quotes doubled)."""
-    quoted = name.replace("'", "''")
-    return f"name = '{quoted}'"
+    """A search filter matching exactly ``name``."""
+    return f"name = {quote_literal(name)}"
 
 
 @click.group()
@@ -53,7 +53,7 @@ def models() -> None:
 @models.command("list")
 @STORE_OPTION
 @click.option("--filter", "filter_string", default=None, help="e.g. \"name LIKE 'iris%'\" or \"tags.team = 'a'\".")
-@_errors_as_messages
+@errors_as_messages
 def models_list(store: str | None, filter_string: str | None) -> None:
     """List registered models with their newest version per stage and their aliases."""
     from tracklite._tables import render
@@ -79,7 +79,7 @@ def models_list(store: str | None, filter_string: str | None) -> None:
 @models.command("show")
 @STORE_OPTION
 @click.argument("name")
-@_errors_as_messages
+@errors_as_messages
 def models_show(store: str | None, name: str) -> None:
     """Show one registered model: description, tags, aliases and every version."""
     from tracklite._tables import render
@@ -121,7 +121,7 @@ def models_show(store: str | None, name: str) -> None:
 @click.argument("model_uri")
 @click.argument("name")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE tag for the new version; repeat for more.")
-@_errors_as_messages
+@errors_as_messages
 def models_register(store: str | None, model_uri: str, name: str, tags: tuple[str, ...]) -> None:
     """Register MODEL_URI (runs:/RUN_ID/NAME, models:/MODEL_ID or a model directory) as the next
     version of NAME, creating NAME if needed."""
@@ -137,7 +137,7 @@ def models_register(store: str | None, model_uri: str, name: str, tags: tuple[st
 @click.argument("version")
 @click.argument("stage")
 @click.option("--archive-existing", is_flag=True, help="Move the other versions in STAGE to Archived.")
-@_errors_as_messages
+@errors_as_messages
 def models_transition(store: str | None, name: str, version: str, stage: str, archive_existing: bool) -> None:
     """Move VERSION of NAME to STAGE (None, Staging, Production or Archived)."""
     client = client_for(store)
@@ -154,7 +154,7 @@ def models_transition(store: str | None, name: str, version: str, stage: str, ar
 @click.argument("name")
 @click.argument("alias")
 @click.argument("version")
-@_errors_as_messages
+@errors_as_messages
 def models_alias(store: str | None, name: str, alias: str, version: str) -> None:
     """Point ALIAS of NAME at VERSION (load it as models:/NAME@ALIAS)."""
     client = client_for(store)
@@ -168,7 +168,7 @@ def models_alias(store: str | None, name: str, alias: str, version: str) -> None
 @models.command("history")
 @STORE_OPTION
 @click.argument("name")
-@_errors_as_messages
+@errors_as_messages
 def models_history(store: str | None, name: str) -> None:
     """Print every change to NAME: when, who, what, and the value before and after."""
     from tracklite._tables import render
