@@ -279,7 +279,7 @@ def _export_metric_lines(store: Any, tree: _Tree, experiment_of: dict[str, str])
     current: tuple[int, Any] | None = None  # (series, open file)
     try:
         with store._read() as con:
-            reader = relation(con, _METRIC_LINES_SQL, [list(experiment_of)]).fetch_record_batch(LINE_BATCH)
+            reader = relation(con, _METRIC_LINES_SQL, [list(experiment_of)]).to_arrow_reader(LINE_BATCH)
             for batch in reader:
                 if batch.num_rows == 0:
                     continue
