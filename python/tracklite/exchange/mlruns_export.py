@@ -40,12 +40,23 @@ LINE_BATCH = 200_000
 #: What MLflow needs set to read the tree, said by the command and the docs.
 FILE_STORE_NOTE = "MLflow 3.13+ reads a file store only with MLFLOW_ALLOW_FILE_STORE=true set."
 
+#: At most this many points are sorted per query (more only when one metric alone has more).
+POINTS_PER_QUERY = 250_000
+
+# The sort carries only numbers; the lines are formatted as the sorted rows stream out.
 _METRIC_LINES_SQL = """
-SELECT (m.run_key::BIGINT << 32) + m.key_id AS series, r.run_id, k.key,
-       m.timestamp::VARCHAR || ' ' || m.value::VARCHAR || ' ' || m.step::VARCHAR || chr(10) AS line
+SELECT series, ts::VARCHAR || ' ' || value::VARCHAR || ' ' || step::VARCHAR || chr(10) AS line
+FROM (
+    SELECT (run_key::BIGINT << 32) + key_id AS series, timestamp AS ts, value, step FROM metrics
+    WHERE list_contains(?, run_key) AND list_contains(?, (run_key::BIGINT << 32) + key_id)
+    ORDER BY run_key, key_id, step, timestamp
+)
+"""
+_SERIES_SQL = """
+SELECT (m.run_key::BIGINT << 32) + m.key_id AS series, r.run_id, k.key, count(*) AS points
 FROM metrics m JOIN runs r USING (run_key) JOIN metric_keys k USING (key_id)
 WHERE list_contains(?, r.run_id)
-ORDER BY m.run_key, m.key_id, m.step, m.timestamp
+GROUP BY ALL ORDER BY series
 """
 
 
@@ -271,35 +282,50 @@ def _export_artifacts(store: Any, root: str, dst: Path) -> int:
 
 
 def _export_metric_lines(store: Any, tree: _Tree, experiment_of: dict[str, str]) -> int:
-    """Every point of the chunk's runs, appended to its metric file from Arrow's string buffers."""
+    """Every point of the chunk's runs, appended to its metric file from Arrow's string buffers,
+    a bounded number of points per query."""
+    with store._read() as con:
+        series = con.execute(_SERIES_SQL, [list(experiment_of)]).fetchall()
+    paths = {sid: tree.run(experiment_of[run_id], run_id, "metrics", *key.split("/")) for sid, run_id, key, _ in series}
+    batch: list[int] = []
+    size = 0
+    points = 0
+    for sid, _run_id, _key, n in series:
+        if batch and size + n > POINTS_PER_QUERY:
+            points += _write_series(store, tree, batch, paths)
+            batch, size = [], 0
+        batch.append(sid)
+        size += n
+    if batch:
+        points += _write_series(store, tree, batch, paths)
+    return points
+
+
+def _write_series(store: Any, tree: _Tree, series: list[int], paths: dict[int, Path]) -> int:
     import numpy as np
     import pyarrow as pa
 
+    run_keys = sorted({sid >> 32 for sid in series})
     points = 0
     current: tuple[int, Any] | None = None  # (series, open file)
     try:
         with store._read() as con:
-            reader = relation(con, _METRIC_LINES_SQL, [list(experiment_of)]).to_arrow_reader(LINE_BATCH)
-            for batch in reader:
+            for batch in relation(con, _METRIC_LINES_SQL, [run_keys, series]).to_arrow_reader(LINE_BATCH):
                 if batch.num_rows == 0:
                     continue
-                series = batch.column(0).to_numpy()
-                lines = batch.column(3).cast(pa.large_string())
-                offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
-                    lines.offset : lines.offset + len(lines) + 1
-                ]
+                ids = batch.column(0).to_numpy()
+                lines = batch.column(1).cast(pa.large_string())
+                offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+                offsets = offsets[lines.offset : lines.offset + len(lines) + 1]
                 data = memoryview(lines.buffers()[2])  # type: ignore[arg-type]
-                # Each run of equal ``series`` values is one metric's contiguous block of lines.
-                cuts = np.flatnonzero(np.diff(series)) + 1
-                for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(series)], strict=True):
-                    sid = int(series[start])
+                # Each run of equal ids is one metric's contiguous block of lines.
+                cuts = np.flatnonzero(np.diff(ids)) + 1
+                for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(ids)], strict=True):
+                    sid = int(ids[start])
                     if current is None or current[0] != sid:
                         if current is not None:
                             current[1].close()
-                        run_id = batch.column(1)[start].as_py()
-                        key = batch.column(2)[start].as_py()
-                        path = tree.run(experiment_of[run_id], run_id, "metrics", *key.split("/"))
-                        current = (sid, tree.out.path(*path.relative_to(tree.out.root).parts).open("ab"))
+                        current = (sid, tree.out.path(*paths[sid].relative_to(tree.out.root).parts).open("ab"))
                     current[1].write(data[offsets[start] : offsets[end]])
                 points += batch.num_rows
     finally:
