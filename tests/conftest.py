@@ -15,6 +15,19 @@ from tracklite.store import _STORES
 from tracklite.tracking import fluent
 
 
+@pytest.fixture(scope="session")
+def _mlflow_default_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mlflow-default")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_default_store(_mlflow_default_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow falls back to ``sqlite:///mlflow.db`` in the working folder whenever its tracking URI
+    is unset (``set_tracking_uri(None)`` also clears the variable), and its file registry opens that
+    fallback to look up logged models; point it into a temporary folder for every test."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{_mlflow_default_folder}/mlflow.db")
+
+
 def _reset() -> None:
     while fluent._active_runs:
         try:

@@ -86,11 +86,18 @@ from tracklite.tracking.registry_fluent import register_model
 
 if TYPE_CHECKING:
     from tracklite.exchange.mlruns_export import export_mlruns
+    from tracklite.exchange.mlruns_import import import_mlruns
+    from tracklite.exchange.parquet import export_parquet, import_parquet
 
 __version__ = "0.1.0"
 
 # Exports load on first use: `import tracklite` stays quick for a training script.
-_LAZY = {"export_mlruns": "tracklite.exchange.mlruns_export"}
+_LAZY = {
+    "export_mlruns": "tracklite.exchange.mlruns_export",
+    "import_mlruns": "tracklite.exchange.mlruns_import",
+    "export_parquet": "tracklite.exchange.parquet",
+    "import_parquet": "tracklite.exchange.parquet",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -134,6 +141,7 @@ __all__ = [
     "download_artifacts",
     "end_run",
     "export_mlruns",
+    "export_parquet",
     "flush",
     "get_artifact_uri",
     "get_experiment",
@@ -141,6 +149,8 @@ __all__ = [
     "get_logged_model",
     "get_run",
     "get_tracking_uri",
+    "import_mlruns",
+    "import_parquet",
     "last_active_run",
     "load_dict",
     "load_text",

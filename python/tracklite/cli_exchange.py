@@ -43,3 +43,57 @@ def export_mlruns_command(
 @click.group("import")
 def import_group() -> None:
     """Bring an MLflow history (or a tracklite Parquet dataset) into the store."""
+
+
+def _summary(verb: str, counts: dict[str, int]) -> str:
+    """``imported 3 experiments, 12 runs, ...`` with skipped entities counted apart."""
+    done = [f"{n:,} {what.replace('_', ' ')}" for what, n in counts.items() if n and not what.endswith("_skipped")]
+    skipped = [
+        f"{n:,} {what.removesuffix('_skipped').replace('_', ' ')}"
+        for what, n in counts.items()
+        if what.endswith("_skipped") and n
+    ]
+    line = f"{verb} " + (", ".join(done) or "nothing new")
+    if skipped:
+        line += "; already present, left as they were: " + ", ".join(skipped)
+    return line
+
+
+@export_group.command("parquet")
+@STORE_OPTION
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--experiment", "experiments", multiple=True, help="Experiment id to export; repeat for more.")
+@click.option("--force", is_flag=True, help="Replace what OUT holds.")
+@errors_as_messages
+def export_parquet_command(store: str | None, out: str, experiments: tuple[str, ...], force: bool) -> None:
+    """Write the store as a Hive-partitioned Parquet dataset in OUT (see docs/parquet.md)."""
+    from tracklite.exchange.parquet import export_parquet
+
+    counts = export_parquet(
+        out, tracking_uri=store, experiment_ids=list(experiments) or None, force=force, progress=True
+    )
+    click.echo(_summary("exported", counts))
+    metrics = f"read_parquet('{out}/metrics/**/*.parquet', hive_partitioning=true)"
+    click.echo(f'query it: duckdb -c "SELECT * FROM {metrics}"')
+
+
+@import_group.command("mlruns")
+@STORE_OPTION
+@click.argument("src", type=click.Path(file_okay=False))
+@errors_as_messages
+def import_mlruns_command(store: str | None, src: str) -> None:
+    """Bring an MLflow file store (mlruns tree) in SRC into the store, keeping every id."""
+    from tracklite.exchange.mlruns_import import import_mlruns
+
+    click.echo(_summary("imported", import_mlruns(src, tracking_uri=store, progress=True)))
+
+
+@import_group.command("parquet")
+@STORE_OPTION
+@click.argument("src", type=click.Path(file_okay=False))
+@errors_as_messages
+def import_parquet_command(store: str | None, src: str) -> None:
+    """Bring a dataset written by `tracklite export parquet` into the store, keeping every id."""
+    from tracklite.exchange.parquet import import_parquet
+
+    click.echo(_summary("imported", import_parquet(src, tracking_uri=store, progress=True)))
