@@ -3,7 +3,8 @@
 Trains a small scikit-learn classifier a few times with different settings, logging
 params, per-epoch metrics, tags, an artifact and the model into ``./mlruns.duckdb``, then
 prints a summary table, searches the runs, loads the best model back, registers it and
-promotes it in the model registry, and answers a question with SQL over the same file.
+promotes it in the model registry, answers a question with SQL over the same file, and
+exports everything as an MLflow file store and as a Parquet dataset.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     click.echo(BEST_RUN_SQL.replace("?", f"'{exp.experiment_id}'") + ";\n")
     best = tracklite.sql(BEST_RUN_SQL, [exp.experiment_id])
     click.echo(render(best.columns, best.fetchall()))
+    _export(store)
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, `tracklite models history {REGISTERED_NAME}`, "
@@ -165,3 +167,46 @@ def _register_best(run_id: str, x_val: Any, y_val: Any) -> None:
         what = f"{e.key}: " if e.key else ""
         before = f"{e.old_value} -> " if e.old_value is not None else ""
         click.echo(f"  audit: {e.user_id} {e.action} v{e.version} {what}{before}{e.new_value}")
+
+
+def _export_folder(store: str, name: str, marker: str) -> str | None:
+    """``demo-export/<name>`` beside the store, if it is new, empty or an earlier demo export."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(store)), "demo-export", name)
+    if not os.path.isdir(folder) or not os.listdir(folder) or os.path.exists(os.path.join(folder, marker)):
+        return folder
+    click.echo(f"  (skipped: {folder} holds other files)")
+    return None
+
+
+def _export(store: str) -> None:
+    """Export the store for MLflow and as Parquet, and query the Parquet with plain DuckDB."""
+    import duckdb
+
+    import tracklite
+
+    click.echo("\nExport: leave with everything, in MLflow's format or as Parquet for any engine.")
+    mlruns = _export_folder(store, "mlruns", os.path.join("0", "meta.yaml"))
+    if mlruns is not None:
+        started = time.perf_counter()
+        counts = tracklite.export_mlruns(mlruns, force=True)
+        click.echo(
+            f"  export_mlruns -> {mlruns}: {counts['runs']} runs, {counts['metric_points']:,} metric points, "
+            f"{counts['model_versions']} model versions in {time.perf_counter() - started:.2f} s"
+        )
+        click.echo(f"  MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri file:{mlruns}")
+    dataset = _export_folder(store, "parquet", "_tracklite_dataset.json")
+    if dataset is not None:
+        tracklite.export_parquet(dataset, force=True)
+        query = (
+            "SELECT run_name, count(*) AS epochs, round(arg_max(value, step), 3) AS final_val_accuracy\n"
+            f"FROM read_parquet('{dataset}/metrics/*/*.parquet', hive_partitioning = true)\n"
+            f"JOIN read_parquet('{dataset}/runs/*/*.parquet', hive_partitioning = true) USING (run_id)\n"
+            "WHERE key = 'val_accuracy' GROUP BY run_name ORDER BY final_val_accuracy DESC"
+        )
+        result = duckdb.sql(query)
+        assert result is not None  # a SELECT always gives a relation
+        from tracklite._tables import render
+
+        click.echo(f"  export_parquet -> {dataset}; any engine reads it, e.g. DuckDB:")
+        click.echo(query + ";\n")
+        click.echo(render(result.columns, [list(r) for r in result.fetchall()]))

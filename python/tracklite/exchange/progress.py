@@ -14,11 +14,17 @@ class Progress:
     def __init__(self, enabled: bool) -> None:
         self._bar: Any = None
         if enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
 
+            # On stderr: stdout keeps only the summary, for scripts that read it.
             self._bar = RichProgress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
             )
 
     @contextmanager
