@@ -31,6 +31,8 @@ _segment = st.text(_key_chars, min_size=1, max_size=12).filter(
     lambda s: s not in (".", "..") and not s.startswith("..") and s.strip() == s
 )
 _keys = st.lists(_segment, min_size=1, max_size=3).map("/".join)
+# tracklite refuses a Windows drive ("C:...") as an artifact path, so the store stays portable.
+_artifact_paths = _keys.filter(lambda p: not (p[1:2] == ":" and p[0].isascii() and p[0].isalpha()))
 _values = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=60)
 _points = st.lists(
     st.tuples(
@@ -87,7 +89,9 @@ def _run(draw: st.DrawFn) -> RunSpec:
         params={k: draw(_values) for k in params},
         tags=tags,
         metrics=metrics,
-        artifacts={k: draw(st.binary(max_size=64)) for k in _file_safe(draw(st.lists(_keys, max_size=2)))},
+        artifacts={
+            k: draw(st.binary(max_size=64)) for k in _file_safe(draw(st.lists(_artifact_paths, max_size=2)))
+        },
         deleted=draw(st.booleans()),
     )
 

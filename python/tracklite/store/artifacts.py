@@ -43,13 +43,13 @@ def clean_artifact_path(path: str | None) -> str:
         path.startswith("/")
         or "\\" in path
         or "\x00" in path
-        or (len(path) > 1 and path[1] == ":")
+        or (len(path) > 1 and path[1] == ":" and path[0].isascii() and path[0].isalpha())  # C:, a drive
         or any(part == ".." for part in path.split("/"))
     )
     if bad:
         raise InvalidParameterValue(
-            f"Invalid artifact path '{path}': artifact paths must be relative and stay inside the "
-            "artifact root (no leading '/', no '..' segments, no backslashes). Use e.g. 'plots/loss.png'."
+            f"Invalid artifact path '{path}': artifact paths must be relative and stay inside the artifact "
+            "root (no leading '/', no drive letter, no '..' segments, no backslashes). Use e.g. 'plots/loss.png'."
         )
     cleaned = posixpath.normpath(path)
     return "" if cleaned == "." else cleaned
