@@ -14,7 +14,14 @@ Rows, each tool in a fresh process:
   with ``MlflowClient.log_batch``, 1,000 points per call (MLflow's limit): wall time and peak
   memory. This is what an MLflow user pays to get the same tree.
 
-Both trees are checked: the number of metric lines written must be runs x metrics x steps.
+Then the other way, reading MLflow's tree into a database, each in a fresh process:
+
+* tracklite: ``tracklite.import_mlruns`` of MLflow's tree into a new store.
+* MLflow: ``mlflow migrate-filestore`` of the same tree into a new SQLite store, MLflow's own
+  way from a file store to its default backend (peak memory of that child process).
+
+Both trees are checked: the number of metric lines written must be runs x metrics x steps,
+and both databases must hold that many points.
 """
 
 from __future__ import annotations
@@ -103,7 +110,36 @@ def w_mlflow(tmp: Path, runs: int) -> dict[str, Any]:
     return {"s": time.perf_counter() - t0, "peak_mb": _peak_mb(), "baseline_mb": before}
 
 
-WORKERS = {"build": w_build, "tracklite": w_tracklite, "mlflow": w_mlflow}
+def w_tracklite_import(tmp: Path, runs: int) -> dict[str, Any]:
+    import tracklite
+
+    before = _peak_mb()
+    t0 = time.perf_counter()
+    counts = tracklite.import_mlruns(str(tmp / "mlruns"), tracking_uri=str(tmp / "imported.duckdb"))
+    return {"s": time.perf_counter() - t0, "peak_mb": _peak_mb(), "baseline_mb": before, "points": counts["metrics"]}
+
+
+def w_mlflow_import(tmp: Path, runs: int) -> dict[str, Any]:
+    import sqlite3
+
+    db = tmp / "migrated.db"
+    cmd = [sys.executable, "-m", "mlflow", "migrate-filestore", "--source", str(tmp / "mlruns")]
+    t0 = time.perf_counter()
+    subprocess.run([*cmd, "--target", f"sqlite:///{db}", "--no-progress"], check=True, capture_output=True)
+    elapsed = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with sqlite3.connect(db) as con:
+        points = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    return {"s": elapsed, "peak_mb": peak, "points": points}
+
+
+WORKERS = {
+    "build": w_build,
+    "tracklite": w_tracklite,
+    "mlflow": w_mlflow,
+    "tracklite-import": w_tracklite_import,
+    "mlflow-import": w_mlflow_import,
+}
 
 
 def _metric_lines(tree: Path) -> int:
@@ -146,11 +182,18 @@ def main(argv: list[str] | None = None) -> int:
         print("MLflow writing its file store ...", file=sys.stderr)
         ml = run("mlflow", ml_dir, runs)
         ml["lines"] = _metric_lines(ml_dir / "mlruns")
+        print("tracklite importing MLflow's tree ...", file=sys.stderr)
+        tl_in = run("tracklite-import", ml_dir, runs)
+        print("mlflow migrate-filestore of the same tree ...", file=sys.stderr)
+        ml_in = run("mlflow-import", ml_dir, runs)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     for name, res in (("tracklite", tl), ("MLflow", ml)):
         if res["lines"] != points:
             raise RuntimeError(f"{name} wrote {res['lines']} metric lines, expected {points}")
+    for name, res in (("tracklite", tl_in), ("MLflow", ml_in)):
+        if res["points"] != points:
+            raise RuntimeError(f"{name} read {res['points']} metric points, expected {points}")
     n = tracking.fmt_n(points)
     mem_ok = tl["peak_mb"] <= MEMORY_TARGET_MB
     body = [
@@ -161,25 +204,41 @@ def main(argv: list[str] | None = None) -> int:
         ["X", "peak resident memory of the writing process", n, f"{tl['peak_mb']:.0f} MB", f"{ml['peak_mb']:.0f} MB",
          tracking.ratio(tl["peak_mb"], ml["peak_mb"]), "lower",
          f"{'yes' if mem_ok else 'NO'} (tracklite <= {MEMORY_TARGET_MB} MB)"],
+        ["I", "read MLflow's tree into a database: time", n, f"{tl_in['s']:.1f} s", f"{ml_in['s']:.1f} s",
+         tracking.ratio(tl_in["s"], ml_in["s"]), "lower", "-"],
+        ["I", "read MLflow's tree: metric points per second", n, tracking.fmt(points / tl_in["s"], "pts/s"),
+         tracking.fmt(points / ml_in["s"], "pts/s"), tracking.ratio(points / tl_in["s"], points / ml_in["s"]),
+         "higher", "-"],
+        ["I", "peak resident memory of the reading process", n, f"{tl_in['peak_mb']:.0f} MB",
+         f"{ml_in['peak_mb']:.0f} MB", tracking.ratio(tl_in["peak_mb"], ml_in["peak_mb"]), "lower", "-"],
     ]  # fmt: skip
     headers = ["#", "measure", "N", "tracklite", "MLflow", "tracklite/MLflow", "better", "target met?"]
     from importlib import metadata
 
     lines = [
-        "tracklite export benchmark: export_mlruns beside MLflow writing its file store, one run on this machine",
+        "tracklite export benchmark: export_mlruns beside MLflow writing its file store, and import_mlruns beside "
+        "mlflow migrate-filestore, one run on this machine",
         f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}",
         f"versions: tracklite {metadata.version('tracklite')}, mlflow {metadata.version('mlflow')}",
         f"data: {runs} runs x {METRICS} metrics x {STEPS} steps; tracklite store built in {built['build_s']:.1f} s "
         f"(not counted); total {time.perf_counter() - started:.0f} s",
         "ratio = tracklite / MLflow",
         "",
-        *tracking.text_table(headers, body, {2, 3, 4, 5}, ["X"] * len(body)),
+        *tracking.text_table(headers, body, {2, 3, 4, 5}, [row[0] for row in body]),
         "",
         f"raw results: {OUT.relative_to(ROOT)}",
         "command: python benches/export.py" + (" --quick" if args.quick else ""),
     ]
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"runs": runs, "tracklite": tl, "mlflow": ml, "build": built}, indent=2, default=str))
+    raw = {
+        "runs": runs,
+        "build": built,
+        "tracklite": tl,
+        "mlflow": ml,
+        "tracklite_import": tl_in,
+        "mlflow_import": ml_in,
+    }
+    OUT.write_text(json.dumps(raw, indent=2, default=str))
     print("\n".join(lines))
     return 0
 
