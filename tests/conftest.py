@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -72,6 +73,54 @@ def populated(client: tracklite.Client) -> dict[str, str]:
         ids[name] = rid
     ids["experiment_id"] = exp_id
     return ids
+
+
+@pytest.fixture
+def rich_store(client: tracklite.Client, iris: Any, logreg: Any) -> dict[str, Any]:
+    """A store with what an MLflow user has: nested runs, odd keys, NaN, deletions, artifacts, a
+    model and a registry."""
+    import tracklite.sklearn
+
+    x, _ = iris
+    exp = client.create_experiment("exp-ü", tags={"team": "vision", "owner/name": "ana"})
+    gone = client.create_experiment("gone")
+    tracklite.set_experiment(experiment_id=exp)
+    with tracklite.start_run(run_name="parent", description="the parent") as parent:
+        tracklite.log_params({"lr": 0.01, "layers/dense": 3, "ñame": "ünï"})
+        tracklite.set_tags({"kind": "sweep", "nested/tag": "x/y"})
+        for step in range(5):
+            tracklite.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=1_700_000_000_000 + step)
+            tracklite.log_metric("val/acc", 0.5 + step / 10, step=step * 10)
+        tracklite.log_metric("odd", math.nan, step=0)
+        tracklite.log_metric("odd", math.inf, step=1)
+        tracklite.log_metric("odd", -math.inf, step=2)
+        tracklite.log_text("hello", "notes/readme.txt")
+        tracklite.log_dict({"a": 1}, "config.json")
+        info = tracklite.sklearn.log_model(logreg, name="model", input_example=x.head(3))
+        with tracklite.start_run(run_name="child", nested=True) as child:
+            tracklite.log_metric("child_m", 2.0)
+    with tracklite.start_run(run_name="doomed") as doomed:
+        tracklite.log_param("p", "1")
+    client.delete_run(doomed.info.run_id)
+    with tracklite.start_run(run_name="in-gone", experiment_id=gone):
+        tracklite.log_metric("m", 1.0)
+    client.delete_experiment(gone)
+    client.create_registered_model("iris-model", tags={"rtag": "r"}, description="the iris model")
+    v1 = tracklite.register_model(info.model_uri, "iris-model", tags={"vtag": "1"})
+    v2 = tracklite.register_model(f"runs:/{parent.info.run_id}/model", "iris-model")
+    v3 = tracklite.register_model(info.model_uri, "iris-model")
+    client.transition_model_version_stage("iris-model", v1.version, "Staging")
+    client.transition_model_version_stage("iris-model", v2.version, "Production")
+    client.set_registered_model_alias("iris-model", "champion", v2.version)
+    client.update_model_version("iris-model", v2.version, "promoted")
+    client.delete_model_version("iris-model", v3.version)
+    return {
+        "experiments": [exp, gone, "0"],
+        "parent": parent.info.run_id,
+        "child": child.info.run_id,
+        "doomed": doomed.info.run_id,
+        "model_id": info.model_id,
+    }
 
 
 def run_python(

@@ -89,9 +89,7 @@ def _run(draw: st.DrawFn) -> RunSpec:
         params={k: draw(_values) for k in params},
         tags=tags,
         metrics=metrics,
-        artifacts={
-            k: draw(st.binary(max_size=64)) for k in _file_safe(draw(st.lists(_artifact_paths, max_size=2)))
-        },
+        artifacts={k: draw(st.binary(max_size=64)) for k in _file_safe(draw(st.lists(_artifact_paths, max_size=2)))},
         deleted=draw(st.booleans()),
     )
 

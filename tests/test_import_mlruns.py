@@ -3,10 +3,11 @@ and the ``bulk_load`` API it stands on (ids kept, idempotent, long histories in 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,74 +42,85 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 _BIG = bytes(range(256)) * (5 * 4096 + 7)  # a little over 5 MiB: more than one 4 MiB chunk
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory, logreg: Any, iris: Any) -> Iterator[dict[str, Any]]:
-    """An mlruns tree written by real MLflow: what an MLflow user's tree holds."""
-    root = tmp_path_factory.mktemp("source") / "mlruns"
-    uri = f"file:{root}"
-    x, _ = iris
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        try:
-            client = mlflow.MlflowClient(uri, uri)
-            exp = client.create_experiment("exp-ü", tags={"team": "vision", "owner/name": "ana"})
-            gone = client.create_experiment("gone", tags={"why": "obsolete"})
-            with mlflow.start_run(experiment_id=exp, run_name="parent", description="the parent") as parent:
-                mlflow.log_params({"lr": 0.01, "layers/dense": 3, "ñame": "ünï"})
-                mlflow.set_tags({"kind": "sweep", "nested/deep/tag": "x/y", "uni": "héllo ✓ 日本"})
-                for step in range(5):
-                    mlflow.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=1_700_000_000_000 + step)
-                    mlflow.log_metric("val/acc", 0.5 + step / 10, step=step * 10)
-                for step, value in enumerate((math.nan, math.inf, -math.inf, 0.5)):
-                    mlflow.log_metric("odd", value, step=step)
-                mlflow.log_metric("loss", 7.0, step=2, timestamp=1_700_000_000_002)  # a repeated step
-                mlflow.log_text("hello ✓", "notes/readme.txt")
-                mlflow.log_dict({"a": 1}, "config.json")
-                big = root.parent / "big.bin"
-                big.write_bytes(_BIG)
-                mlflow.log_artifact(str(big), "data")
-                info = mlflow.sklearn.log_model(
-                    logreg,
-                    name="model",
-                    registered_model_name="iris-model",
-                    serialization_format="cloudpickle",
-                    pip_requirements=["scikit-learn"],
-                )
-                with mlflow.start_run(run_name="child", nested=True) as child:
-                    mlflow.log_metric("child_m", 2.0)
-            with mlflow.start_run(experiment_id=exp, run_name="doomed") as doomed:
-                mlflow.log_param("p", "1")
-                mlflow.log_metric("m", 3.0)
-            client.delete_run(doomed.info.run_id)
-            with mlflow.start_run(experiment_id=gone, run_name="in-gone") as in_gone:
-                mlflow.log_metric("m", 1.0)
-            client.delete_experiment(gone)
-            client.set_registered_model_tag("iris-model", "rtag", "r ✓")
-            client.update_registered_model("iris-model", "the iris model")
-            client.create_model_version("iris-model", info.model_uri, run_id=parent.info.run_id)
-            client.create_model_version("iris-model", info.model_uri, run_id=parent.info.run_id)
-            client.transition_model_version_stage("iris-model", "1", "Staging")
-            client.transition_model_version_stage("iris-model", "2", "Production")
-            client.set_registered_model_alias("iris-model", "champion", "2")
-            client.set_model_version_tag("iris-model", "1", "vtag", "1")
-            client.update_model_version("iris-model", "2", "promoted")
-            client.delete_model_version("iris-model", "3")
-        finally:
-            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-    yield {
-        "root": str(root),
-        "uri": uri,
+@contextlib.contextmanager
+def mlflow_at(uri: str) -> Iterator[mlflow.MlflowClient]:
+    """MLflow's tracking and registry URI set to ``uri`` for the block (its client on it), reset after."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield mlflow.MlflowClient(uri, uri)
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+def log_history(client: mlflow.MlflowClient, folder: Path, logreg: Any) -> dict[str, Any]:
+    """What an MLflow user's store holds, logged by real MLflow where ``mlflow_at`` points it:
+    experiments (one deleted) with tags, nested and deleted runs, unicode and slashed keys, NaN and
+    ±inf, repeated steps, artifact files, a logged model, and a registered model with versions,
+    stages, an alias, tags and descriptions (one version deleted). Returns the ids."""
+    exp = client.create_experiment("exp-ü", tags={"team": "vision", "owner/name": "ana"})
+    gone = client.create_experiment("gone", tags={"why": "obsolete"})
+    with mlflow.start_run(experiment_id=exp, run_name="parent", description="the parent") as parent:
+        mlflow.log_params({"lr": 0.01, "layers/dense": 3, "ñame": "ünï"})
+        mlflow.set_tags({"kind": "sweep", "nested/deep/tag": "x/y", "uni": "héllo ✓ 日本"})
+        for step in range(5):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=1_700_000_000_000 + step)
+            mlflow.log_metric("val/acc", 0.5 + step / 10, step=step * 10)
+        for step, value in enumerate((math.nan, math.inf, -math.inf, 0.5)):
+            mlflow.log_metric("odd", value, step=step)
+        mlflow.log_metric("loss", 7.0, step=2, timestamp=1_700_000_000_002)  # a repeated step
+        mlflow.log_text("hello ✓", "notes/readme.txt")
+        mlflow.log_dict({"a": 1}, "config.json")
+        big = folder / "big.bin"
+        big.write_bytes(_BIG)
+        mlflow.log_artifact(str(big), "data")
+        info = mlflow.sklearn.log_model(
+            logreg,
+            name="model",
+            registered_model_name="iris-model",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        )
+        with mlflow.start_run(run_name="child", nested=True) as child:
+            mlflow.log_metric("child_m", 2.0)
+    with mlflow.start_run(experiment_id=exp, run_name="doomed") as doomed:
+        mlflow.log_param("p", "1")
+        mlflow.log_metric("m", 3.0)
+    client.delete_run(doomed.info.run_id)
+    with mlflow.start_run(experiment_id=gone, run_name="in-gone") as in_gone:
+        mlflow.log_metric("m", 1.0)
+    client.delete_experiment(gone)
+    client.set_registered_model_tag("iris-model", "rtag", "r ✓")
+    client.update_registered_model("iris-model", "the iris model")
+    client.create_model_version("iris-model", info.model_uri, run_id=parent.info.run_id)
+    client.create_model_version("iris-model", info.model_uri, run_id=parent.info.run_id)
+    client.transition_model_version_stage("iris-model", "1", "Staging")
+    client.transition_model_version_stage("iris-model", "2", "Production")
+    client.set_registered_model_alias("iris-model", "champion", "2")
+    client.set_model_version_tag("iris-model", "1", "vtag", "1")
+    client.update_model_version("iris-model", "2", "promoted")
+    client.delete_model_version("iris-model", "3")
+    return {
         "experiments": [exp, gone],
         "parent": parent.info.run_id,
         "child": child.info.run_id,
         "doomed": doomed.info.run_id,
         "in_gone": in_gone.info.run_id,
         "model_id": info.model_id,
-        "x": x,
     }
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory, logreg: Any, iris: Any) -> Iterator[dict[str, Any]]:
+    """An mlruns tree written by real MLflow: what an MLflow user's tree holds."""
+    root = tmp_path_factory.mktemp("source") / "mlruns"
+    uri = f"file:{root}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        with mlflow_at(uri) as client:
+            ids = log_history(client, root.parent, logreg)
+    yield {"root": str(root), "uri": uri, "x": iris[0], **ids}
 
 
 @pytest.fixture
@@ -141,12 +153,16 @@ def _snapshot(store_path: str) -> dict[str, list[str]]:
     }
 
 
-def _points(history: list[Any]) -> list[tuple[int, int, str]]:
-    return sorted((m.step, m.timestamp, repr(m.value)) for m in history)
+def _same(value: float) -> float:
+    return value
 
 
-def _latest(metrics: dict[str, float]) -> dict[str, str]:
-    return {k: repr(v) for k, v in metrics.items()}
+def _points(history: list[Any], as_logged: Callable[[float], float] = _same) -> list[tuple[int, int, str]]:
+    return sorted((m.step, m.timestamp, repr(as_logged(m.value))) for m in history)
+
+
+def _latest(metrics: dict[str, float], as_logged: Callable[[float], float] = _same) -> dict[str, str]:
+    return {k: repr(as_logged(v)) for k, v in metrics.items()}
 
 
 def _files(list_artifacts: Any, run_id: str, path: str | None = None) -> dict[str, int | None]:
@@ -179,6 +195,103 @@ def _version(mv: Any) -> dict[str, Any]:
     }
 
 
+# -- comparisons with what MLflow reads (test_import_mlflow_db.py makes them too) ---------------------
+
+
+def check_experiments(oracle: mlflow.MlflowClient, client: tracklite.Client) -> dict[str, Any]:
+    """Every experiment as MLflow and tracklite report it; returns tracklite's by id."""
+    theirs = {e.experiment_id: e for e in oracle.search_experiments(view_type=ViewType.ALL)}
+    ours = {e.experiment_id: e for e in client.search_experiments(view_type=ViewType.ALL)}
+    assert set(ours) == set(theirs)
+    for exp_id, exp in theirs.items():
+        mine = ours[exp_id]
+        fields = ("name", "lifecycle_stage", "creation_time", "last_update_time")
+        if exp_id == "0":  # the store's own Default experiment was kept as it was
+            fields = ("name", "lifecycle_stage")
+        assert {f: getattr(mine, f) for f in fields} == {f: getattr(exp, f) for f in fields}, exp_id
+        assert mine.tags == exp.tags
+        assert mine.artifact_location == f"tracklite-artifacts:/{exp_id}"
+    return ours
+
+
+def check_runs(
+    oracle: mlflow.MlflowClient,
+    client: tracklite.Client,
+    experiment_ids: list[str],
+    as_logged: Callable[[float], float] = _same,
+) -> dict[str, Any]:
+    """Every run of the experiments, with params, tags and every metric point, as MLflow (its
+    values mapped by ``as_logged``) and tracklite report it; returns tracklite's by id."""
+    theirs = {r.info.run_id: r for r in oracle.search_runs(experiment_ids, run_view_type=ViewType.ALL)}
+    ours = {r.info.run_id: r for r in client.search_runs(experiment_ids, run_view_type=ViewType.ALL)}
+    assert set(ours) == set(theirs)
+    for run_id, run in theirs.items():
+        mine = ours[run_id]
+        for field in ("experiment_id", "run_name", "user_id", "status", "start_time", "end_time", "lifecycle_stage"):
+            assert getattr(mine.info, field) == getattr(run.info, field), (run_id, field)
+        assert mine.info.artifact_uri == f"tracklite-artifacts:/{run.info.experiment_id}/{run_id}/artifacts"
+        assert mine.data.params == run.data.params
+        assert mine.data.tags == run.data.tags
+        assert _latest(mine.data.metrics) == _latest(run.data.metrics, as_logged)
+        for key in run.data.metrics:
+            mine_points = _points(client.get_metric_history(run_id, key))
+            assert mine_points == _points(oracle.get_metric_history(run_id, key), as_logged), (run_id, key)
+    return ours
+
+
+def check_artifacts(oracle: mlflow.MlflowClient, client: tracklite.Client, run_ids: list[str], tmp_path: Path) -> None:
+    """Every artifact file of the runs, listed and read, as MLflow and tracklite give it."""
+    for run_id in run_ids:
+        theirs = _files(oracle.list_artifacts, run_id)
+        assert _files(client.list_artifacts, run_id) == theirs, run_id
+        for path in theirs:
+            local = oracle.download_artifacts(run_id, path, str(tmp_path / run_id))
+            assert client.read_artifact(run_id, path) == Path(local).read_bytes(), (run_id, path)
+
+
+def check_logged_model(oracle: mlflow.MlflowClient, client: tracklite.Client, model_id: str, model_dir: Path) -> None:
+    """A logged model as MLflow and tracklite report it, its files those of ``model_dir``."""
+    theirs = oracle.get_logged_model(model_id)
+    mine = client.get_logged_model(model_id)
+    for field in ("model_id", "experiment_id", "name", "source_run_id", "creation_timestamp", "last_updated_timestamp"):
+        assert getattr(mine, field) == getattr(theirs, field), field
+    assert mine.status == str(theirs.status) == "READY"
+    assert mine.params == theirs.params and mine.tags == theirs.tags
+    assert mine.artifact_location == f"tracklite-artifacts:/{theirs.experiment_id}/models/{model_id}/artifacts"
+    files = {rel: size for rel, size, _ in client.store.logged_model_manifest(model_id)}  # type: ignore[attr-defined]
+    assert files == {p.relative_to(model_dir).as_posix(): p.stat().st_size for p in model_dir.rglob("*") if p.is_file()}
+
+
+def check_registered_model(oracle: mlflow.MlflowClient, client: tracklite.Client, name: str) -> list[dict[str, Any]]:
+    """A registered model and its live versions as MLflow and tracklite report them (aliases as
+    numbers); returns tracklite's versions."""
+    theirs = oracle.get_registered_model(name)
+    mine = client.get_registered_model(name)
+    for field in ("name", "description", "creation_timestamp", "last_updated_timestamp"):
+        assert getattr(mine, field) == getattr(theirs, field), field
+    assert mine.tags == theirs.tags
+    assert mine.aliases == {k: int(v) for k, v in theirs.aliases.items()}
+    assert sorted(_version(v)["version"] for v in mine.latest_versions) == sorted(
+        int(v.version) for v in theirs.latest_versions
+    )
+    numbers = sorted(int(v.version) for v in oracle.search_model_versions(f"name = '{name}'"))
+    their_versions = [_version(oracle.get_model_version(name, str(n))) for n in numbers]
+    my_versions = [_version(client.get_model_version(name, str(n))) for n in numbers]
+    # MLflow's SQL registry keeps no model_id (it reports None); tracklite has it from the source.
+    assert my_versions == [v | {"model_id": m["model_id"]} if v["model_id"] is None else v
+                           for v, m in zip(their_versions, my_versions, strict=True)]  # fmt: skip
+    return my_versions
+
+
+def check_imported_again(again: dict[str, int], imported: dict[str, int]) -> None:
+    """The counts of a second import: nothing new, everything skipped."""
+    assert again["runs"] == again["experiments"] == again["metrics"] == again["artifacts"] == 0
+    assert again["runs_skipped"] == imported["runs"]
+    assert again["experiments_skipped"] == imported["experiments"] + imported["experiments_skipped"]
+    assert again["logged_models_skipped"] == imported["logged_models"]
+    assert again["registered_models_skipped"] == imported["registered_models"]
+
+
 # -- the tree MLflow wrote ---------------------------------------------------------------------------
 
 
@@ -196,37 +309,14 @@ def test_import_counts(imported: dict[str, int]) -> None:
 def test_experiments_match_mlflow(
     imported: dict[str, int], oracle: mlflow.MlflowClient, client: tracklite.Client
 ) -> None:
-    theirs = {e.experiment_id: e for e in oracle.search_experiments(view_type=ViewType.ALL)}
-    ours = {e.experiment_id: e for e in client.search_experiments(view_type=ViewType.ALL)}
-    assert set(ours) == set(theirs)
-    for exp_id, exp in theirs.items():
-        mine = ours[exp_id]
-        fields = ("name", "lifecycle_stage", "creation_time", "last_update_time")
-        if exp_id == "0":  # the store's own Default experiment was kept as it was
-            fields = ("name", "lifecycle_stage")
-        assert {f: getattr(mine, f) for f in fields} == {f: getattr(exp, f) for f in fields}, exp_id
-        assert mine.tags == exp.tags
-        assert mine.artifact_location == f"tracklite-artifacts:/{exp_id}"
-    assert ours["0"].tags == {}
+    assert check_experiments(oracle, client)["0"].tags == {}
 
 
 def test_runs_params_tags_metrics_match_mlflow(
     imported: dict[str, int], source: dict[str, Any], oracle: mlflow.MlflowClient, client: tracklite.Client
 ) -> None:
-    exp_ids = [*source["experiments"], "0"]
-    theirs = {r.info.run_id: r for r in oracle.search_runs(exp_ids, run_view_type=ViewType.ALL)}
-    ours = {r.info.run_id: r for r in client.search_runs(exp_ids, run_view_type=ViewType.ALL)}
-    assert set(ours) == set(theirs) == {source[k] for k in ("parent", "child", "doomed", "in_gone")}
-    for run_id, run in theirs.items():
-        mine = ours[run_id]
-        for field in ("experiment_id", "run_name", "user_id", "status", "start_time", "end_time", "lifecycle_stage"):
-            assert getattr(mine.info, field) == getattr(run.info, field), (run_id, field)
-        assert mine.info.artifact_uri == f"tracklite-artifacts:/{run.info.experiment_id}/{run_id}/artifacts"
-        assert mine.data.params == run.data.params
-        assert mine.data.tags == run.data.tags
-        assert _latest(mine.data.metrics) == _latest(run.data.metrics)
-        for key in run.data.metrics:
-            assert _points(client.get_metric_history(run_id, key)) == _points(oracle.get_metric_history(run_id, key))
+    ours = check_runs(oracle, client, [*source["experiments"], "0"])
+    assert set(ours) == {source[k] for k in ("parent", "child", "doomed", "in_gone")}
     parent = ours[source["parent"]]
     assert parent.data.tags["nested/deep/tag"] == "x/y" and parent.data.tags["uni"] == "héllo ✓ 日本"
     assert parent.data.params["layers/dense"] == "3"
@@ -252,48 +342,25 @@ def test_artifacts_match_mlflow(
     client: tracklite.Client,
     tmp_path: Path,
 ) -> None:
-    for key in ("parent", "child", "doomed", "in_gone"):
-        run_id = source[key]
-        theirs = _files(oracle.list_artifacts, run_id)
-        assert _files(client.list_artifacts, run_id) == theirs, key
-        for path in theirs:
-            local = oracle.download_artifacts(run_id, path, str(tmp_path / key))
-            assert client.read_artifact(run_id, path) == Path(local).read_bytes(), (key, path)
+    check_artifacts(oracle, client, [source[k] for k in ("parent", "child", "doomed", "in_gone")], tmp_path)
     assert client.read_artifact(source["parent"], "data/big.bin") == _BIG
 
 
 def test_logged_models_match_mlflow(
     imported: dict[str, int], source: dict[str, Any], oracle: mlflow.MlflowClient, client: tracklite.Client
 ) -> None:
-    theirs = oracle.get_logged_model(source["model_id"])
-    mine = client.get_logged_model(source["model_id"])
-    for field in ("model_id", "experiment_id", "name", "source_run_id", "creation_timestamp", "last_updated_timestamp"):
-        assert getattr(mine, field) == getattr(theirs, field), field
-    assert mine.status == str(theirs.status) == "READY"
-    assert mine.params == theirs.params and mine.tags == theirs.tags
     exp = source["experiments"][0]
-    assert mine.artifact_location == f"tracklite-artifacts:/{exp}/models/{source['model_id']}/artifacts"
-    files = {rel: size for rel, size, _ in client.store.logged_model_manifest(source["model_id"])}  # type: ignore[attr-defined]
     model_dir = Path(source["root"]) / exp / "models" / source["model_id"] / "artifacts"
-    assert files == {p.relative_to(model_dir).as_posix(): p.stat().st_size for p in model_dir.rglob("*") if p.is_file()}
+    check_logged_model(oracle, client, source["model_id"], model_dir)
 
 
 def test_registry_matches_mlflow(
     imported: dict[str, int], oracle: mlflow.MlflowClient, client: tracklite.Client
 ) -> None:
-    theirs = oracle.get_registered_model("iris-model")
+    versions = check_registered_model(oracle, client, "iris-model")
     mine = client.get_registered_model("iris-model")
-    for field in ("name", "description", "creation_timestamp", "last_updated_timestamp"):
-        assert getattr(mine, field) == getattr(theirs, field), field
-    assert mine.tags == theirs.tags == {"rtag": "r ✓"}
-    assert {k: str(v) for k, v in mine.aliases.items()} == theirs.aliases == {"champion": "2"}
-    assert sorted(_version(v)["version"] for v in mine.latest_versions) == sorted(
-        int(v.version) for v in theirs.latest_versions
-    )
-    their_versions = sorted((_version(v) for v in oracle.search_model_versions("name = 'iris-model'")), key=str)
-    my_versions = sorted((_version(v) for v in client.search_model_versions("name = 'iris-model'")), key=str)
-    assert my_versions == their_versions
-    assert [v["current_stage"] for v in sorted(my_versions, key=lambda v: v["version"])] == ["Staging", "Production"]
+    assert mine.tags == {"rtag": "r ✓"} and mine.aliases == {"champion": 2}
+    assert [v["current_stage"] for v in versions] == ["Staging", "Production"]
     with pytest.raises(ResourceDoesNotExist):
         client.get_model_version("iris-model", "3")  # deleted in MLflow, so deleted here
     for version in (1, 2):
@@ -324,10 +391,7 @@ def test_second_import_changes_nothing(source: dict[str, Any], store_path: str, 
     before = _snapshot(store_path)
     again = import_mlruns(source["root"], tracking_uri=store_path)
     assert _snapshot(store_path) == before
-    assert again["runs"] == again["experiments"] == again["metrics"] == again["artifacts"] == 0
-    assert again["runs_skipped"] == imported["runs"]
-    assert again["experiments_skipped"] == imported["experiments"] + imported["experiments_skipped"]
-    assert again["logged_models_skipped"] == 1 and again["registered_models_skipped"] == 1
+    check_imported_again(again, imported)
 
 
 def test_imports_into_the_current_tracking_uri(source: dict[str, Any], store_path: str) -> None:

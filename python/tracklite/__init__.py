@@ -85,6 +85,8 @@ from tracklite.tracking.fluent import (
 from tracklite.tracking.registry_fluent import register_model
 
 if TYPE_CHECKING:
+    from tracklite.exchange.mlflow_db_import import import_mlflow_db
+    from tracklite.exchange.mlflow_export import export_mlflow
     from tracklite.exchange.mlruns_export import export_mlruns
     from tracklite.exchange.mlruns_import import import_mlruns
     from tracklite.exchange.parquet import export_parquet, import_parquet
@@ -93,7 +95,9 @@ __version__ = "0.1.0"
 
 # Exports load on first use: `import tracklite` stays quick for a training script.
 _LAZY = {
+    "export_mlflow": "tracklite.exchange.mlflow_export",
     "export_mlruns": "tracklite.exchange.mlruns_export",
+    "import_mlflow_db": "tracklite.exchange.mlflow_db_import",
     "import_mlruns": "tracklite.exchange.mlruns_import",
     "export_parquet": "tracklite.exchange.parquet",
     "import_parquet": "tracklite.exchange.parquet",
@@ -140,6 +144,7 @@ __all__ = [
     "delete_tag",
     "download_artifacts",
     "end_run",
+    "export_mlflow",
     "export_mlruns",
     "export_parquet",
     "flush",
@@ -149,6 +154,7 @@ __all__ = [
     "get_logged_model",
     "get_run",
     "get_tracking_uri",
+    "import_mlflow_db",
     "import_mlruns",
     "import_parquet",
     "last_active_run",

@@ -11,7 +11,7 @@ from tracklite.cli_shared import STORE_OPTION
 
 @click.group("export")
 def export_group() -> None:
-    """Write the store out: an MLflow mlruns tree, or a Parquet dataset."""
+    """Write the store out: an MLflow mlruns tree, any MLflow tracking backend, or a Parquet dataset."""
 
 
 @export_group.command("mlruns")
@@ -97,3 +97,50 @@ def import_parquet_command(store: str | None, src: str) -> None:
     from tracklite.exchange.parquet import import_parquet
 
     click.echo(_summary("imported", import_parquet(src, tracking_uri=store, progress=True)))
+
+
+@import_group.command("mlflow-db")
+@STORE_OPTION
+@click.argument("src")
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The folder that held MLflow's artifact root (mlflow server --artifacts-destination, or ./mlruns), "
+    "for artifact URIs that name no local folder (mlflow-artifacts:/..., a database from another machine).",
+)
+@errors_as_messages
+def import_mlflow_db_command(store: str | None, src: str, artifacts: str | None) -> None:
+    """Bring an MLflow SQL tracking store (its SQLite database) into the store, keeping every id.
+
+    SRC is MLflow's tracking URI (sqlite:///mlflow.db, sqlite:////abs/path/mlflow.db) or the file's path.
+    """
+    from tracklite.exchange.mlflow_db_import import import_mlflow_db
+
+    counts = import_mlflow_db(src, artifacts=artifacts, tracking_uri=store, progress=True)
+    counts.pop("artifacts_missing")  # when not 0, a warning saying how to bring them is on stderr
+    click.echo(_summary("imported", counts))
+
+
+@export_group.command("mlflow")
+@STORE_OPTION
+@click.option(
+    "--to", "to", required=True, help="MLflow tracking URI: sqlite:///mlflow.db, postgresql://..., http://host:5000."
+)
+@click.option("--experiment", "experiments", multiple=True, help="Experiment name or id to export; repeat for more.")
+@click.option("--runs-filter", default=None, help="Only runs matching this search_runs filter.")
+@errors_as_messages
+def export_mlflow_command(store: str | None, to: str, experiments: tuple[str, ...], runs_filter: str | None) -> None:
+    """Replay the store into an MLflow tracking backend (SQLite, a database, a server) with MLflow's client.
+
+    Needs MLflow (pip install 'tracklite[mlflow]'). Run it again after an interruption to complete
+    the export; run again after it finished, it changes nothing.
+    """
+    from tracklite.exchange.mlflow_export import export_mlflow
+
+    counts = export_mlflow(
+        to, tracking_uri=store, experiments=list(experiments) or None, runs_filter=runs_filter, progress=True
+    )
+    click.echo(_summary("exported", counts))
+    remote = to.startswith(("http://", "https://"))
+    click.echo(f"see it: {'open ' + to if remote else 'mlflow ui --backend-store-uri ' + to}")

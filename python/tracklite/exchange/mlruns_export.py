@@ -25,10 +25,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tracklite.entities import LoggedModelStatus, ModelVersionStage, RunStatus, ViewType
-from tracklite.errors import ResourceDoesNotExist
+from tracklite.entities import LoggedModelStatus, ModelVersionStage, RunStatus
 from tracklite.exchange.output import ExportDir
 from tracklite.exchange.progress import Progress
+from tracklite.exchange.selection import read_experiments, read_runs, registered_models, select
 from tracklite.store.artifacts import artifact_root, write_tree
 from tracklite.store.connection import relation
 from tracklite.store.schema import quote_literal
@@ -93,25 +93,6 @@ def _write_key_files(folder: Path, items: Iterable[tuple[str, str]], out: Export
         target.write_text(value, encoding="utf-8")
 
 
-def _experiment_ids(con: Any, experiments: Sequence[str] | None) -> list[str]:
-    rows = con.execute("SELECT experiment_id, name FROM experiments ORDER BY experiment_id").fetchall()
-    if experiments is None:
-        return [r[0] for r in rows]
-    by_name = {name: eid for eid, name in rows}
-    ids = {eid for eid, _ in rows}
-    chosen = []
-    for wanted in experiments:
-        if wanted in ids:
-            chosen.append(wanted)
-        elif wanted in by_name:
-            chosen.append(by_name[wanted])
-        else:
-            raise ResourceDoesNotExist(
-                f"No experiment with name or id '{wanted}'; `tracklite experiments list` shows them."
-            )
-    return list(dict.fromkeys(chosen))
-
-
 def export_mlruns(
     out: str | os.PathLike[str],
     *,
@@ -149,18 +130,7 @@ def export_mlruns(
 
     store: Any = Client(tracking_uri).store
     store.flush()
-    with store._read() as con:
-        exp_ids = _experiment_ids(con, experiments)
-    if runs_filter is not None:
-        run_ids = [r.info.run_id for r in store.search_runs(exp_ids, ViewType.ALL, runs_filter, None, None)]
-    else:
-        with store._read() as con:
-            run_ids = [
-                r[0]
-                for r in con.execute(
-                    "SELECT run_id FROM runs WHERE list_contains(?, experiment_id) ORDER BY run_key", [exp_ids]
-                ).fetchall()
-            ]
+    exp_ids, run_ids = select(store, experiments, runs_filter)
     target = ExportDir(out, force=force)
     counts = dict.fromkeys(
         ("experiments", "runs", "metric_points", "artifact_files", "logged_models", "registered_models",
@@ -195,16 +165,7 @@ def export_mlruns(
 
 
 def _export_experiments(store: Any, tree: _Tree, exp_ids: list[str]) -> int:
-    with store._read() as con:
-        rows = con.execute(
-            "SELECT experiment_id, name, lifecycle_stage, creation_time, last_update_time FROM experiments "
-            "WHERE list_contains(?, experiment_id)",
-            [exp_ids],
-        ).fetchall()
-        tags = con.execute(
-            "SELECT experiment_id, key, value FROM experiment_tags WHERE list_contains(?, experiment_id) ORDER BY key",
-            [exp_ids],
-        ).fetchall()
+    rows, tags = read_experiments(store, exp_ids)
     for exp_id, name, stage, created, updated in rows:
         folder = tree.experiment(exp_id)
         folder.mkdir(parents=True, exist_ok=True)
@@ -219,33 +180,17 @@ def _export_experiments(store: Any, tree: _Tree, exp_ids: list[str]) -> int:
                 "name": name,
             },
         )
-        _write_key_files(tree.experiment(exp_id, "tags"), [(k, v) for e, k, v in tags if e == exp_id], tree.out)
+        _write_key_files(tree.experiment(exp_id, "tags"), tags.get(exp_id, {}).items(), tree.out)
     return len(rows)
 
 
 def _export_runs(store: Any, tree: _Tree, run_ids: list[str]) -> tuple[int, int]:
     """One chunk of runs: meta.yaml, params, tags, metric files and artifacts."""
-    with store._read() as con:
-        runs = con.execute(
-            "SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, lifecycle_stage, "
-            "deleted_time, artifact_uri FROM runs WHERE list_contains(?, run_id)",
-            [run_ids],
-        ).fetchall()
-        params = con.execute(
-            "SELECT run_id, key, value FROM params WHERE list_contains(?, run_id) ORDER BY key", [run_ids]
-        ).fetchall()
-        tags = con.execute(
-            "SELECT run_id, key, value FROM tags WHERE list_contains(?, run_id) ORDER BY key", [run_ids]
-        ).fetchall()
-    experiment_of = {r[0]: r[1] for r in runs}
-    by_run: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {r: ([], []) for r in experiment_of}
-    for run_id, key, value in params:
-        by_run[run_id][0].append((key, value))
-    for run_id, key, value in tags:
-        by_run[run_id][1].append((key, value))
+    runs, by_run = read_runs(store, run_ids)
+    experiment_of = {r.run_id: r.experiment_id for r in runs}
     files = 0
-    for run_id, exp_id, run_name, user, status, start, end, stage, deleted_time, artifact_uri in runs:
-        meta = {
+    for run_id, exp_id, run_name, user, status, start, end, stage, deleted_time, artifact_uri, _ in runs:
+        meta: dict[str, Any] = {
             "artifact_uri": _file_uri(tree.run(exp_id, run_id, "artifacts")),
             "end_time": end,
             "entry_point_name": "",
@@ -390,14 +335,7 @@ def _export_logged_models(store: Any, tree: _Tree, exp_ids: list[str], run_ids: 
 
 def _export_registry(store: Any, out: ExportDir, bars: Progress) -> tuple[int, int]:
     registry = store.registry
-    models = []
-    token_offset = 0
-    while True:  # every registered model, a page at a time
-        page = registry.search_registered_models(None, 1000, None, token_offset)
-        models.extend(page)
-        if len(page) < 1000:
-            break
-        token_offset += 1000
+    models = registered_models(store)
     task = bars.task("registered models", len(models))
     versions_written = 0
     with store._read() as con:

@@ -32,10 +32,11 @@ How the files are read, as MLflow's ``FileStore`` reads them:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -135,15 +136,7 @@ def import_mlruns(src: str, *, tracking_uri: str | None = None, progress: bool =
         loader.add_experiments(_experiment_record(exp) for exp in experiments)
         task = bar.task("runs", sum(len(names) for _, names in runs))
         for exp, names in runs:
-            for start in range(0, len(names), _RUNS_PER_CHECK):
-                chunk = names[start : start + _RUNS_PER_CHECK]
-                new = loader.new_run_ids(chunk)  # runs already in the store are not even read
-                bar.advance(task, len(chunk) - len(new))
-                for name in new:
-                    record = _run_record(exp, name)
-                    if record is not None:
-                        loader.add_run(record)
-                    bar.advance(task)
+            load_runs(loader, bar, task, names, functools.partial(_run_record, exp))
         task = bar.task("logged models", len(models))
         tree_models: set[str] = set()
         for exp, name in models:
@@ -157,6 +150,23 @@ def import_mlruns(src: str, *, tracking_uri: str | None = None, progress: bool =
             loader.add_registered_model(_registered_model_record(path, tree_runs, tree_models))
             bar.advance(task)
     return loader.counts
+
+
+def load_runs(
+    loader: BulkLoader, bar: Progress, task: Any, run_ids: Sequence[str], record: Callable[[str], RunRecord | None]
+) -> None:
+    """Hand the runs of ``run_ids`` that the store lacks to ``loader``, asking a chunk at a time,
+    so that runs already in the store are not even read; ``record(run_id)`` reads one from the
+    source (None: leave it out). Moves ``task`` of ``bar`` on by one a run."""
+    for start in range(0, len(run_ids), _RUNS_PER_CHECK):
+        chunk = run_ids[start : start + _RUNS_PER_CHECK]
+        new = loader.new_run_ids(chunk)
+        bar.advance(task, len(chunk) - len(new))
+        for run_id in new:
+            found = record(run_id)
+            if found is not None:
+                loader.add_run(found)
+            bar.advance(task)
 
 
 # -- finding things -----------------------------------------------------------------------------------
@@ -265,18 +275,19 @@ def _read_values(folder: str) -> dict[str, str]:
     return values
 
 
-def _local_path(uri: Any) -> str | None:
-    """The local path a ``file:`` URI or plain path names (None for remote URIs)."""
+def _local_path(uri: Any, base: str = "") -> str | None:
+    """The local path a ``file:`` URI or plain path names (None for remote URIs); a relative
+    one is taken below ``base`` (default: the working folder)."""
     if not isinstance(uri, str) or not uri:
         return None
     if uri.startswith("file:"):
         parsed = urlparse(uri)
         if parsed.netloc not in ("", "localhost"):
             return None
-        return os.path.abspath(unquote(parsed.path))
+        return os.path.abspath(os.path.join(base, unquote(parsed.path)))
     if re.match(r"^[a-zA-Z][\w+.-]*:", uri):  # s3://, mlflow-artifacts:/, runs:/, models:/ ...
         return None
-    return os.path.abspath(uri)
+    return os.path.abspath(os.path.join(base, uri))
 
 
 def _files_folder(uri: Any, layout_tail: str, in_tree: str) -> str | None:
