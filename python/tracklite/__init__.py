@@ -90,6 +90,7 @@ if TYPE_CHECKING:
     from tracklite.exchange.mlruns_export import export_mlruns
     from tracklite.exchange.mlruns_import import import_mlruns
     from tracklite.exchange.parquet import export_parquet, import_parquet
+    from tracklite.models.evaluation import evaluate
 
 __version__ = "0.1.0"
 
@@ -101,6 +102,7 @@ _LAZY = {
     "import_mlruns": "tracklite.exchange.mlruns_import",
     "export_parquet": "tracklite.exchange.parquet",
     "import_parquet": "tracklite.exchange.parquet",
+    "evaluate": "tracklite.models.evaluation",
 }
 
 
@@ -144,6 +146,7 @@ __all__ = [
     "delete_tag",
     "download_artifacts",
     "end_run",
+    "evaluate",
     "export_mlflow",
     "export_mlruns",
     "export_parquet",
