@@ -58,7 +58,10 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     assert "audit: " in proc.stdout and "set_registered_model_alias v1 champion: 1" in proc.stdout
     run_ids = re.findall(r"logged run ([0-9a-f]{32})", proc.stdout)
     assert len(run_ids) == 3
-    assert "3 runs, 585 metric points, 1 model versions" in proc.stdout
+    assert "thresholds passed; logged into run" in proc.stdout and "with 8 artifacts" in proc.stdout
+    assert re.search(r"accuracy_score +│ 0\.9\d+ +│ 0\.\d+", proc.stdout), proc.stdout  # champion vs baseline
+    assert "confusion_matrix.png" in proc.stdout and "shap_summary_plot.png" in proc.stdout
+    assert "4 runs, 601 metric points, 1 model versions" in proc.stdout  # 3 trained, 1 evaluation
     assert (tmp_path / "demo-export" / "mlruns" / "models" / "digits-classifier" / "version-1" / "meta.yaml").exists()
     assert re.search(r"sgd-lr0\.01-a0\.0001 +│ 15 +│ 0\.9", proc.stdout), proc.stdout  # the Parquet query
 
@@ -77,7 +80,7 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     again = _cli("demo", cwd=str(tmp_path))  # a second demo adds version 2 and archives version 1
     assert again.returncode == 0, again.stderr
     assert "registered as digits-classifier version 2" in again.stdout
-    assert "6 runs, 1,170 metric points, 2 model versions" in again.stdout  # the earlier export replaced
+    assert "8 runs, 1,202 metric points, 2 model versions" in again.stdout  # the earlier export replaced
     history = _cli("models", "history", "digits-classifier", cwd=str(tmp_path))
     assert history.stdout.count("create_model_version") == 2 and "Archived" in history.stdout
     doctor = _cli("doctor", cwd=str(tmp_path))

@@ -75,6 +75,8 @@ def test_binary_metrics_equal_sklearn(store_path: str, binary: tuple[Any, np.nda
             "false_positives": fp,
             "false_negatives": fn,
             "true_positives": tp,
+            "precision_recall_auc": sk.average_precision_score(y, proba[:, 1], sample_weight=weights),
+            "score": model.score(x, y, sample_weight=weights),
         }
         assert got == pytest.approx(want)
 
@@ -92,6 +94,7 @@ def test_multiclass_metrics_equal_sklearn(store_path: str) -> None:
         "f1_score": sk.f1_score(y, pred, average="weighted"),
         "log_loss": sk.log_loss(y, proba),
         "roc_auc": sk.roc_auc_score(y, proba, multi_class="ovr", average="weighted"),
+        "score": model.score(x[:, :2], y),
     }
     assert got == pytest.approx(want)
 
@@ -114,6 +117,7 @@ def test_regression_metrics_equal_sklearn(store_path: str) -> None:
             "mean_absolute_percentage_error": sk.mean_absolute_percentage_error(y, pred, sample_weight=w),
             "sum_on_target": y.sum(),
             "mean_on_target": y.mean(),
+            "score": model.score(x, y, sample_weight=w),
         }
     )
 
@@ -123,13 +127,15 @@ def test_user_program_runs_as_written(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROGRAM], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout
-    assert "Model metrics: {'eval_example_count': 30.0" in out
-    assert "Baseline metrics: {'eval_example_count': 30.0" in out
+    assert "Model metrics: {'eval_score': 1.0, 'eval_example_count': 30.0" in out
+    assert "Baseline metrics: {'eval_score': 0.3, 'eval_example_count': 30.0" in out
     client = tracklite.Client(str(tmp_path / "store.duckdb"))
     (run,) = client.search_runs(["0"])
     assert run.data.metrics["eval_accuracy_score"] == 1.0
     assert run.data.metrics["baseline_eval_accuracy_score"] == pytest.approx(0.3)
     assert {m.name for m in client.search_logged_models(["0"])} == {"model", "baseline_model"}
+    files = {f.path for f in client.list_artifacts(run.info.run_id)}
+    assert {"eval_confusion_matrix.png", "eval_roc_curve_plot.png", "eval_shap_summary_plot.png"} <= files
 
 
 def test_model_kinds_prefix_predictions_and_extra_metrics(store_path: str, binary: tuple[Any, np.ndarray, Any]) -> None:
@@ -240,6 +246,11 @@ def test_failed_thresholds_raise_after_logging(store_path: str, binary: tuple[An
         ({"targets": "nope"}, "targets='nope' is not a column"),
         ({"model": object()}, "has no predict method"),
         ({"model": None}, "pass a model"),
+        ({"evaluator_config": {"explainability_algorithm": "magic"}}, "explainability_algorithm='magic'"),
+        ({"evaluator_config": {"explainability_nsamples": 0}}, "explainability_nsamples=0"),
+        ({"env_manager": "conda"}, "env_manager='conda'"),
+        ({"evaluators": "shap"}, "only the 'default' evaluator"),
+        ({"inference_params": {"k": 1}}, "inference_params needs a model whose predict takes params"),
     ],
 )
 def test_bad_input_logs_nothing(client: tracklite.Client, kwargs: dict[str, Any], message: str) -> None:
@@ -255,3 +266,26 @@ def test_bad_input_logs_nothing(client: tracklite.Client, kwargs: dict[str, Any]
         evaluate(**args)
     assert client.search_runs(["0"]) == []
     assert tracklite.active_run() is None
+
+
+class _Shift(tracklite.pyfunc.PythonModel):
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        return np.asarray(model_input)[:, 0] + (params or {}).get("shift", 0.0)
+
+
+def test_inference_params_reach_a_pyfunc_model(store_path: str, tmp_path: Path) -> None:
+    x = np.arange(20.0).reshape(10, 2)
+    y = x[:, 0] + 1
+    signature = tracklite.models.infer_signature(x, y, params={"shift": 0.0})
+    tracklite.pyfunc.save_model(str(tmp_path / "shift"), python_model=_Shift(), signature=signature)
+    config = {"log_model_explainability": False}
+    plain = evaluate(str(tmp_path / "shift"), (x, y), model_type="regressor", evaluator_config=config)
+    shifted = evaluate(
+        str(tmp_path / "shift"),
+        (x, y),
+        model_type="regressor",
+        inference_params={"shift": 1.0},
+        evaluator_config=config,
+    )
+    assert plain.metrics["mean_absolute_error"] == 1.0
+    assert shifted.metrics["mean_absolute_error"] == 0.0

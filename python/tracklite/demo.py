@@ -3,13 +3,14 @@
 Trains a small scikit-learn classifier a few times with different settings, logging
 params, per-epoch metrics, tags, an artifact and the model into ``./mlruns.duckdb``, then
 prints a summary table, searches the runs, loads the best model back, registers it and
-promotes it in the model registry, answers a question with SQL over the same file, and
+promotes it in the model registry, evaluates it against a baseline, answers a question with SQL over the same file, and
 exports everything as an MLflow file store and as a Parquet dataset.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 from typing import Any
 
@@ -116,6 +117,7 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     best_run = min(runs, key=lambda r: r.data.metrics.get("val_loss", float("inf")))
     _show_model(best_run.info.run_id, x_val, y_val)
     _register_best(best_run.info.run_id, x_val, y_val)
+    _evaluate_champion(x_train, y_train, x_val, y_val)
     click.echo("\nThe store is a plain DuckDB file. Example query:\n")
     click.echo(BEST_RUN_SQL.replace("?", f"'{exp.experiment_id}'") + ";\n")
     best = tracklite.sql(BEST_RUN_SQL, [exp.experiment_id])
@@ -167,6 +169,46 @@ def _register_best(run_id: str, x_val: Any, y_val: Any) -> None:
         what = f"{e.key}: " if e.key else ""
         before = f"{e.old_value} -> " if e.old_value is not None else ""
         click.echo(f"  audit: {e.user_id} {e.action} v{e.version} {what}{before}{e.new_value}")
+
+
+def _evaluate_champion(x_train: Any, y_train: Any, x_val: Any, y_val: Any) -> None:
+    """Evaluate the champion against a trivial baseline, with a threshold it must meet."""
+    from sklearn.dummy import DummyClassifier
+
+    import tracklite
+    from tracklite.models import MetricThreshold
+
+    uri = f"models:/{REGISTERED_NAME}@champion"
+    baseline = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
+    started = time.perf_counter()
+    with tracklite.start_run(run_name="evaluate-champion"):
+        result = tracklite.evaluate(
+            uri,
+            (x_val, y_val),
+            model_type="classifier",
+            baseline_model=baseline,
+            validation_thresholds={
+                "accuracy_score": MetricThreshold(threshold=0.9, min_absolute_change=0.5, greater_is_better=True)
+            },
+        )
+    click.echo(
+        f"\nEvaluate: tracklite.evaluate({uri!r}, (x_val, y_val), model_type='classifier',\n"
+        "    baseline_model=DummyClassifier(strategy='most_frequent'),\n"
+        "    validation_thresholds={'accuracy_score': MetricThreshold(\n"
+        "        threshold=0.9, min_absolute_change=0.5, greater_is_better=True)})"
+    )
+    from tracklite._tables import render
+
+    baseline_metrics = result.baseline_model_metrics or {}
+    shown = ("accuracy_score", "f1_score", "log_loss", "roc_auc")
+    rows = [[k, f"{result.metrics[k]:.4f}", f"{baseline_metrics.get(k, float('nan')):.4f}"] for k in shown]
+    click.echo(render(["metric", "champion", "baseline"], rows))
+    click.echo(
+        f"  thresholds passed; logged into run {result.run_id} in {time.perf_counter() - started:.1f} s "
+        f"with {len(result.artifacts)} artifacts:"
+    )
+    paths = ", ".join(artifact.path for artifact in result.artifacts.values())
+    click.echo(textwrap.fill(paths, width=100, initial_indent="    ", subsequent_indent="    "))
 
 
 def _export_folder(store: str, name: str, marker: str) -> str | None:

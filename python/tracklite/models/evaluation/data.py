@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,18 +13,33 @@ from tracklite.errors import InvalidParameterValue
 MODEL_TYPES = ("classifier", "regressor")
 
 
-def resolve_model(model: Any) -> Callable[[Any], Any] | None:
-    """The prediction function of ``model``: a URI is loaded with ``tracklite.pyfunc``."""
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What ``evaluate`` calls: the prediction function, class probabilities when the model has
+    them, and the flavor's own object (for SHAP and ``score``)."""
+
+    predict: Callable[..., Any]
+    predict_proba: Callable[[Any], Any] | None
+    raw: Any
+
+
+def resolve_model(model: Any) -> ResolvedModel | None:
+    """``model`` as ``evaluate`` uses it; a URI is loaded once with ``tracklite.pyfunc``."""
     if model is None:
         return None
+    raw = model
     if isinstance(model, str):
         from tracklite.pyfunc import load_model
 
         model = load_model(model)
+        raw = model.get_raw_model()
+    elif hasattr(model, "get_raw_model"):  # a PyFuncModel
+        raw = model.get_raw_model()
     if hasattr(model, "predict"):
-        return model.predict  # type: ignore[no-any-return]
+        proba = getattr(raw, "predict_proba", None)
+        return ResolvedModel(model.predict, proba if callable(proba) else None, raw)
     if callable(model):
-        return model  # type: ignore[no-any-return]
+        return ResolvedModel(model, None, None)
     raise InvalidParameterValue(
         f"model of type {type(model).__name__} has no predict method and is not callable; pass a fitted "
         "estimator, a callable, a PyFuncModel or a model URI"
@@ -70,3 +86,12 @@ def check_model_type(model_type: str) -> None:
     """Raise unless ``model_type`` is one ``evaluate`` knows."""
     if model_type not in MODEL_TYPES:
         raise InvalidParameterValue(f"model_type={model_type!r} is unknown; use one of {list(MODEL_TYPES)}")
+
+
+def class_labels(y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any]) -> list[Any]:
+    """The classes, sorted: ``evaluator_config["label_list"]``, else every label seen in the
+    targets or the predictions (so for binary data the last one is the positive class)."""
+    given = config.get("label_list")
+    if given is not None:
+        return sorted(given)
+    return sorted(set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist()))

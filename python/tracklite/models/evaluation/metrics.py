@@ -31,7 +31,9 @@ def classifier_metrics(
     from sklearn import metrics as sk
 
     weights = config.get("sample_weights")
-    labels = sorted(set(np.unique(y_true)) | set(np.unique(y_pred)))
+    from tracklite.models.evaluation.data import class_labels
+
+    labels = class_labels(y_true, y_pred, config)
     binary = len(labels) <= 2
     pos_label = config.get("pos_label", labels[-1])
     average = "binary" if binary else config.get("average", "weighted")
@@ -49,9 +51,10 @@ def classifier_metrics(
     if y_proba is not None:
         out["log_loss"] = sk.log_loss(y_true, y_proba, labels=labels, sample_weight=weights)
         if binary and len(labels) == 2:
-            out["roc_auc"] = sk.roc_auc_score(
-                y_true == pos_label, y_proba[:, labels.index(pos_label)], sample_weight=weights
-            )
+            score = y_proba[:, labels.index(pos_label)]
+            out["roc_auc"] = sk.roc_auc_score(y_true == pos_label, score, sample_weight=weights)
+            # MLflow summarises the precision-recall curve by average precision under this name.
+            out["precision_recall_auc"] = sk.average_precision_score(y_true == pos_label, score, sample_weight=weights)
         elif not binary:
             out["roc_auc"] = sk.roc_auc_score(
                 y_true,
@@ -62,6 +65,36 @@ def classifier_metrics(
                 sample_weight=weights,
             )
     return {k: float(v) for k, v in out.items()}
+
+
+def per_class_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, y_proba: np.ndarray | None, labels: list[Any], weights: Any
+) -> Any:
+    """One row per class, that class against the rest, as MLflow's ``per_class_metrics`` table."""
+    import pandas as pd
+    from sklearn import metrics as sk
+
+    rows = []
+    for i, label in enumerate(labels):
+        truth, pred = y_true == label, y_pred == label
+        tn, fp, fn, tp = sk.confusion_matrix(truth, pred, labels=[False, True], sample_weight=weights).ravel()
+        row: dict[str, Any] = {
+            "positive_class": label,
+            "true_negatives": tn,
+            "false_positives": fp,
+            "false_negatives": fn,
+            "true_positives": tp,
+            "example_count": len(truth),
+            "accuracy_score": sk.accuracy_score(truth, pred, sample_weight=weights),
+            "recall_score": sk.recall_score(truth, pred, sample_weight=weights, zero_division=0),
+            "precision_score": sk.precision_score(truth, pred, sample_weight=weights, zero_division=0),
+            "f1_score": sk.f1_score(truth, pred, sample_weight=weights, zero_division=0),
+        }
+        if y_proba is not None and 0 < truth.sum() < len(truth):
+            row["roc_auc"] = sk.roc_auc_score(truth, y_proba[:, i], sample_weight=weights)
+            row["precision_recall_auc"] = sk.average_precision_score(truth, y_proba[:, i], sample_weight=weights)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def regressor_metrics(y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any]) -> dict[str, float]:
