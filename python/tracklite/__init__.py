@@ -83,6 +83,13 @@ from tracklite.tracking.fluent import (
     start_run,
 )
 from tracklite.tracking.registry_fluent import register_model
+from tracklite.tracking.system_metrics import (
+    disable_system_metrics_logging,
+    enable_system_metrics_logging,
+    set_system_metrics_node_id,
+    set_system_metrics_samples_before_logging,
+    set_system_metrics_sampling_interval,
+)
 
 if TYPE_CHECKING:
     from tracklite.exchange.mlflow_db_import import import_mlflow_db
@@ -103,6 +110,7 @@ _LAZY = {
     "export_parquet": "tracklite.exchange.parquet",
     "import_parquet": "tracklite.exchange.parquet",
     "evaluate": "tracklite.models.evaluation",
+    "autolog": "tracklite.autologging",
 }
 
 
@@ -144,7 +152,9 @@ __all__ = [
     "delete_experiment",
     "delete_run",
     "delete_tag",
+    "disable_system_metrics_logging",
     "download_artifacts",
+    "enable_system_metrics_logging",
     "end_run",
     "evaluate",
     "export_mlflow",
@@ -179,6 +189,9 @@ __all__ = [
     "search_logged_models",
     "search_runs",
     "set_experiment",
+    "set_system_metrics_node_id",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

@@ -123,6 +123,7 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     best = tracklite.sql(BEST_RUN_SQL, [exp.experiment_id])
     click.echo(render(best.columns, best.fetchall()))
     _export(store)
+    _autolog_search(x_train, y_train)
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, `tracklite models history {REGISTERED_NAME}`, "
@@ -209,6 +210,51 @@ def _evaluate_champion(x_train: Any, y_train: Any, x_val: Any, y_val: Any) -> No
     )
     paths = ", ".join(artifact.path for artifact in result.artifacts.values())
     click.echo(textwrap.fill(paths, width=100, initial_indent="    ", subsequent_indent="    "))
+
+
+def _autolog_search(x_train: Any, y_train: Any) -> None:
+    """A grid search with autologging and system metrics: no log calls, a run with the search's
+    results and a child run per candidate."""
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import GridSearchCV
+
+    import tracklite
+    import tracklite.sklearn
+
+    started = time.perf_counter()
+    tracklite.sklearn.autolog()
+    tracklite.set_system_metrics_sampling_interval(0.25)
+    search = GridSearchCV(SGDClassifier(loss="log_loss", random_state=0), {"alpha": [1e-4, 1e-3, 1e-2]}, cv=3)
+    try:
+        with tracklite.start_run(run_name="grid-search", log_system_metrics=True) as active:
+            search.fit(x_train, y_train)
+    finally:
+        tracklite.sklearn.autolog(disable=True)
+        tracklite.set_system_metrics_sampling_interval(None)
+    client = tracklite.Client()
+    run = client.get_run(active.info.run_id)
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    files = [f.path for f in client.list_artifacts(run.info.run_id)]
+    cpu = client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+    click.echo(
+        "\nAutologging: tracklite.sklearn.autolog(); in start_run(log_system_metrics=True),\n"
+        "  GridSearchCV(SGDClassifier(...), {'alpha': [1e-4, 1e-3, 1e-2]}, cv=3).fit(x_train, y_train)"
+    )
+    click.echo(
+        f"  run {run.info.run_id}: best_alpha={run.data.params['best_alpha']}, "
+        f"best_cv_score={run.data.metrics['best_cv_score']:.3f}, "
+        f"training_accuracy_score={run.data.metrics['training_accuracy_score']:.3f}"
+    )
+    click.echo(
+        f"  {len(children)} child runs (one per candidate), models 'model' and 'best_estimator', "
+        f"{', '.join(files)}; {time.perf_counter() - started:.1f} s with no log call"
+    )
+    click.echo(
+        f"  system metrics every 0.25 s: {len(cpu)} points of system/cpu_utilization_percentage "
+        f"(last {cpu[-1].value:.0f} %), with memory, disk and network beside it"
+    )
 
 
 def _export_folder(store: str, name: str, marker: str) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tracklite.autologging.lightgbm import autolog
 from tracklite.models.environment import CONDA_FILE, PYTHON_ENV_FILE
 from tracklite.models.model import Model
 from tracklite.models.model_dir import copy_code_paths, finish_model_dir, new_model_dir
@@ -129,4 +130,4 @@ def _load_pyfunc(data_path: str, model_config: dict[str, Any] | None = None, mod
     return _Wrapper(_load_dir(model_path or os.path.dirname(data_path)))
 
 
-__all__ = ["FLAVOR_NAME", "load_model", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "autolog", "load_model", "log_model", "save_model"]

@@ -12,6 +12,7 @@ import os
 import shutil
 from typing import Any
 
+from tracklite.autologging.sklearn import autolog
 from tracklite.errors import InvalidParameterValue, TrackliteError
 from tracklite.models.environment import ENV_BLOCK
 from tracklite.models.model import PYFUNC_FLAVOR, Model
@@ -233,6 +234,7 @@ __all__ = [
     "SERIALIZATION_FORMAT_PICKLE",
     "SERIALIZATION_FORMAT_SKOPS",
     "SUPPORTED_SERIALIZATION_FORMATS",
+    "autolog",
     "load_model",
     "log_model",
     "save_model",

@@ -241,7 +241,6 @@ def apply_log(con: Any, path: str, log_name: str) -> tuple[int, int]:
         ``(points applied, new applied offset)``.
     """
     import numpy as np
-    import pyarrow as pa
 
     from tracklite import _core
 
@@ -256,7 +255,7 @@ def apply_log(con: Any, path: str, log_name: str) -> tuple[int, int]:
             key_ids = _key_ids(con, batch["keys"])
             run_key = run_keys[run_index]
             keep = run_key >= 0  # points of runs removed by `tracklite gc` are dropped
-            table = pa.table(
+            table = _points_table(
                 {
                     "run_key": run_key[keep].astype(np.int32),
                     "key_id": key_ids[np.frombuffer(batch["key"], dtype=np.uint32)][keep],
@@ -279,6 +278,19 @@ def apply_log(con: Any, path: str, log_name: str) -> tuple[int, int]:
         if batch["at_end"] or batch["torn"]:
             break
     return total, offset
+
+
+def _points_table(columns: dict[str, Any]) -> Any:
+    """An Arrow table over NumPy columns, built from their buffers: ``pa.table``/``pa.array``
+    import pandas on first use, which fails when this runs at interpreter exit (the last flush)."""
+    import numpy as np
+    import pyarrow as pa
+
+    arrays = []
+    for values in columns.values():
+        data = np.ascontiguousarray(values)
+        arrays.append(pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), len(data), [None, pa.py_buffer(data)]))
+    return pa.Table.from_arrays(arrays, names=list(columns))
 
 
 def _run_keys(con: Any, run_ids: list[str], used: Any) -> Any:

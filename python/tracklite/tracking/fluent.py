@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from tracklite import _core
 from tracklite.entities import Experiment, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType
 from tracklite.errors import InvalidParameterValue, InvalidState, ResourceAlreadyExists, ResourceDoesNotExist
+from tracklite.tracking import system_metrics
 from tracklite.tracking._uri import get_tracking_uri
 
 if TYPE_CHECKING:
     from tracklite.tracking.client import Client
+    from tracklite.tracking.system_metrics import SystemMetricsMonitor
 
 _active_runs: list[ActiveRun] = []
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
 _atexit_registered = False
+#: The system metrics monitor of each active run that logs system metrics.
+_monitors: dict[str, SystemMetricsMonitor] = {}
 
 
 def _set_writer(writer: Any) -> None:
@@ -40,6 +44,8 @@ def _set_writer(writer: Any) -> None:
 def _reset_state() -> None:
     """Forget the active runs, experiment and writer without ending anything (tests, forks)."""
     global _active_experiment_id, _last_active_run_id
+    while _monitors:
+        _monitors.popitem()[1].finish(flush=False)
     _active_runs.clear()
     _set_writer(None)
     _active_experiment_id = None
@@ -51,6 +57,8 @@ def _after_fork_in_child() -> None:
     # the fork: drop it, so the next log_metric takes the slow path and gets this process's own
     # writer from the store (which opens a new log after a fork).
     _set_writer(None)
+    # Monitor threads do not survive a fork either; the parent's runs are not the child's to watch.
+    _monitors.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -174,14 +182,20 @@ def start_run(
         parent_run_id: The parent for a nested run (default: the active run).
         tags: Extra tags.
         description: Stored as the ``mlflow.note.content`` tag.
-        log_system_metrics: Accepted for MLflow compatibility.
+        log_system_metrics: Log CPU, memory, disk, network (and GPU) use as ``system/*``
+            metrics while the run is active, on a background thread (``docs/system-metrics.md``).
+            None (default) follows ``enable_system_metrics_logging()``/
+            ``disable_system_metrics_logging()``, else ``$TRACKLITE_ENABLE_SYSTEM_METRICS_LOGGING``/
+            ``$MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` (off when unset). ``end_run`` stops it.
 
     Returns:
         An ``ActiveRun``; use it as a context manager.
 
     Raises:
         InvalidState: if a run is active and ``nested`` is False.
+        InvalidParameterValue: for an invalid system metrics setting in the environment.
         ResourceDoesNotExist: for an unknown ``run_id`` or experiment.
+        TrackliteError: if system metrics are wanted and ``psutil`` is not installed.
     """
     global _atexit_registered
     if _active_runs and not nested:
@@ -189,6 +203,8 @@ def start_run(
             f"Run with UUID {_active_runs[-1].info.run_id} is already active. To start a new run, first end "
             "the current run with tracklite.end_run(). To start a nested run, call start_run with nested=True"
         )
+    # Checked before anything is stored: a bad setting leaves the store unchanged.
+    monitor_settings = system_metrics.settings_for_run(log_system_metrics)
     client = _client()
     store = client.store
     if not _atexit_registered:
@@ -200,6 +216,7 @@ def start_run(
         user_tags["mlflow.note.content"] = description
     if run_id is None:
         run_id = os.environ.get("TRACKLITE_RUN_ID") or os.environ.get("MLFLOW_RUN_ID")
+    resumed = run_id is not None
     if run_id is not None:
         run = client.get_run(run_id)
         if run.info.lifecycle_stage != "active":
@@ -226,11 +243,24 @@ def start_run(
     active = ActiveRun(run)
     _active_runs.append(active)
     _set_writer(store.metric_writer(run.info.run_id))
+    if monitor_settings is not None and run.info.run_id not in _monitors:
+        monitor = system_metrics.start_monitor(
+            run.info.run_id, monitor_settings, client.tracking_uri, resume_logging=resumed
+        )
+        if monitor is not None:
+            _monitors[run.info.run_id] = monitor
     return active
 
 
+def _stop_monitor(run_id: str) -> None:
+    """Stop ``run_id``'s monitor, if any, logging its last sample (``finish`` never raises)."""
+    monitor = _monitors.pop(run_id, None)
+    if monitor is not None:
+        monitor.finish()
+
+
 def end_run(status: str = RunStatus.FINISHED) -> None:
-    """End the active run: flush its points, set ``status`` and the end time.
+    """End the active run: stop its system metrics monitor, flush its points, set ``status`` and the end time.
 
     Does nothing when no run is active.
     """
@@ -239,6 +269,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
         return
     active = _active_runs[-1]
     try:
+        _stop_monitor(active.info.run_id)  # its last points go in before the run is terminated
         _client().set_terminated(active.info.run_id, status)
     finally:
         _active_runs.pop()
@@ -248,10 +279,12 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
 
 def _end_runs_at_exit() -> None:
     while _active_runs:
+        left = len(_active_runs)
         try:
             end_run(RunStatus.FINISHED)
         except Exception:  # noqa: BLE001 - exiting; the store recovers what is logged
-            _active_runs.pop()
+            if len(_active_runs) == left:  # end_run pops the run even when it fails
+                _active_runs.pop()
 
 
 def active_run() -> ActiveRun | None:

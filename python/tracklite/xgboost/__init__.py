@@ -11,6 +11,7 @@ import importlib
 import os
 from typing import Any
 
+from tracklite.autologging.xgboost import autolog
 from tracklite.errors import InvalidParameterValue, TrackliteError
 from tracklite.models.environment import CONDA_FILE, PYTHON_ENV_FILE
 from tracklite.models.model import Model
@@ -136,4 +137,4 @@ def _load_pyfunc(data_path: str, model_config: dict[str, Any] | None = None, mod
     return _Wrapper(_load_dir(model_path or os.path.dirname(data_path)))
 
 
-__all__ = ["FLAVOR_NAME", "load_model", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "autolog", "load_model", "log_model", "save_model"]

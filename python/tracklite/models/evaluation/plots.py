@@ -17,17 +17,21 @@ import numpy as np
 MAX_SCATTER_POINTS = 20_000
 
 
-def _png(draw: Callable[[Any], None], size: tuple[float, float] = (6.0, 4.5)) -> bytes:
+def _png(draw: Callable[[Any], None], size: tuple[float, float] = (6.0, 4.5), *, draft: bool = False) -> bytes:
+    """Draw on a new figure and return its PNG. ``draft``: 100 dpi and fixed margins instead of
+    150 dpi and solved layout, about half the time, for plots logged on every training call."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, dpi=150, layout="constrained")
+    fig = Figure(figsize=size, dpi=100 if draft else 150, layout=None if draft else "constrained")
     draw(fig.subplots())
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
-def confusion_matrix_png(y_true: np.ndarray, y_pred: np.ndarray, labels: list[Any], weights: Any) -> bytes:
+def confusion_matrix_png(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: list[Any], weights: Any, *, draft: bool = False
+) -> bytes:
     """The confusion matrix normalised over the true labels, as MLflow draws it."""
     from sklearn import metrics as sk
 
@@ -39,7 +43,7 @@ def confusion_matrix_png(y_true: np.ndarray, y_pred: np.ndarray, labels: list[An
         )
         ax.set_title("Normalized confusion matrix")
 
-    return _png(draw)
+    return _png(draw, draft=draft)
 
 
 def _one_vs_rest(y_true: np.ndarray, y_proba: np.ndarray, labels: list[Any], pos_label: Any) -> list[tuple[Any, Any]]:
@@ -49,7 +53,9 @@ def _one_vs_rest(y_true: np.ndarray, y_proba: np.ndarray, labels: list[Any], pos
     return [(label, (y_true == label, y_proba[:, i])) for i, label in enumerate(labels)]
 
 
-def roc_curve_png(y_true: np.ndarray, y_proba: np.ndarray, labels: list[Any], pos_label: Any, weights: Any) -> bytes:
+def roc_curve_png(
+    y_true: np.ndarray, y_proba: np.ndarray, labels: list[Any], pos_label: Any, weights: Any, *, draft: bool = False
+) -> bytes:
     """ROC curves: the positive class for binary data, one-vs-rest per class otherwise."""
     from sklearn import metrics as sk
 
@@ -64,11 +70,11 @@ def roc_curve_png(y_true: np.ndarray, y_proba: np.ndarray, labels: list[Any], po
         ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve")
         ax.legend(loc="lower right", fontsize="small")
 
-    return _png(draw)
+    return _png(draw, draft=draft)
 
 
 def precision_recall_curve_png(
-    y_true: np.ndarray, y_proba: np.ndarray, labels: list[Any], pos_label: Any, weights: Any
+    y_true: np.ndarray, y_proba: np.ndarray, labels: list[Any], pos_label: Any, weights: Any, *, draft: bool = False
 ) -> bytes:
     """Precision-recall curves with their average precision, laid out as the ROC curves."""
     from sklearn import metrics as sk
@@ -83,7 +89,7 @@ def precision_recall_curve_png(
         ax.set(xlabel="Recall", ylabel="Precision", title="Precision-recall curve", ylim=(0, 1.02))
         ax.legend(loc="lower left", fontsize="small")
 
-    return _png(draw)
+    return _png(draw, draft=draft)
 
 
 def _sample(n: int) -> np.ndarray:

@@ -1,0 +1,47 @@
+"""Writing what autologging found into a run: params, tags, metrics and files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracklite.entities import Metric, Param, RunTag
+from tracklite.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+
+
+def param_text(value: Any) -> str:
+    """A param value as stored: ``str``, cut to the store's limit."""
+    text = str(value)
+    return text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+
+
+def log_params(run_id: str, params: dict[str, Any]) -> None:
+    """Log ``params`` in batches of the store's size."""
+    import tracklite
+
+    client = tracklite.Client()
+    items = [Param(str(k), param_text(v)) for k, v in params.items()]
+    for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
+
+
+def set_tags(run_id: str, tags: dict[str, str]) -> None:
+    """Set ``tags`` on the run."""
+    import tracklite
+
+    tracklite.Client().log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+    """Log ``metrics`` at ``step``, stamped now."""
+    import tracklite
+    from tracklite.tracking.client import _now_ms
+
+    stamp = _now_ms()
+    tracklite.Client().log_batch(run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
+
+
+def log_file(run_id: str, data: bytes, path: str) -> None:
+    """Store ``data`` as the artifact file ``path`` of the run."""
+    from tracklite.tracking.fluent import _client
+
+    _client().store.log_artifact_bytes(run_id, data, path)
