@@ -19,6 +19,7 @@ import numpy as np
 
 from tracklite.autologging import patching
 from tracklite.autologging.config import get_config
+from tracklite.autologging.records import log_file, log_metrics
 from tracklite.autologging.session import TrainingSession, best_effort, current, training_session
 
 # ``_train(session, original, args, kwargs, log_model=...)`` of an integration: the logged call.
@@ -83,40 +84,24 @@ class StepLogger:
         if self.failed or not metrics:
             return
         try:
-            import tracklite
-
-            tracklite.log_metrics(metrics, step=step, run_id=str(self.session.run_id))
+            log_metrics(str(self.session.run_id), metrics, step)
         except Exception as exc:  # noqa: BLE001 - autologging must never break training
             self.failed = True
             self.session.warn("log per-iteration metrics", exc)
-
-
-def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
-    """Log ``metrics`` at ``step`` into ``run_id``."""
-    import tracklite
-
-    tracklite.log_metrics({k: float(v) for k, v in metrics.items()}, step=step, run_id=run_id)
-
-
-def log_artifact_bytes(run_id: str, data: bytes, path: str) -> None:
-    """Store ``data`` as the artifact ``path`` of ``run_id``."""
-    from tracklite.tracking.fluent import _client
-
-    _client().store.log_artifact_bytes(run_id, data, path)
 
 
 def log_importance(run_id: str, importance_type: str, importance: dict[str, Any], indent: int | None) -> None:
     """``feature_importance_{type}.json`` (as MLflow writes it) and, with matplotlib installed,
     ``feature_importance_{type}.png``."""
     text = json.dumps(importance, indent=indent)
-    log_artifact_bytes(run_id, text.encode("utf-8"), f"feature_importance_{importance_type}.json")
+    log_file(run_id, text.encode("utf-8"), f"feature_importance_{importance_type}.json")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         return  # the plot is optional
     if importance:
         png = importance_png(list(importance), list(importance.values()), importance_type)
-        log_artifact_bytes(run_id, png, f"feature_importance_{importance_type}.png")
+        log_file(run_id, png, f"feature_importance_{importance_type}.png")
 
 
 def importance_png(features: list[str], values: list[Any], importance_type: str) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tracklite.autologging import boosting, patching
 from tracklite.autologging.config import configure, get_config
-from tracklite.autologging.records import log_params
+from tracklite.autologging.records import log_metrics, log_params
 from tracklite.autologging.session import TrainingSession, best_effort
 
 FLAVOR = "lightgbm"
@@ -141,9 +141,9 @@ def _train(
         # best_iteration counts from 1; without early stopping it stays 0.
         with best_effort(session, "log early stopping metrics"):
             extra_step = len(logger.results)
-            boosting.log_metrics(run_id, {"stopped_iteration": extra_step, "best_iteration": model.best_iteration})
+            log_metrics(run_id, {"stopped_iteration": extra_step, "best_iteration": model.best_iteration})
             best = logger.results[model.best_iteration - 1 - logger.first_step]
-            boosting.log_metrics(run_id, best, step=extra_step)
+            log_metrics(run_id, best, step=extra_step)
     for importance_type in IMPORTANCE_TYPES:
         with best_effort(session, f"log feature importance ({importance_type})"):
             values = model.feature_importance(importance_type=importance_type).tolist()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracklite.entities import Metric, Param, RunTag
+from tracklite.entities import Param, RunTag
 from tracklite.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
 
@@ -32,12 +32,10 @@ def set_tags(run_id: str, tags: dict[str, str]) -> None:
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
-    """Log ``metrics`` at ``step``, stamped now."""
+    """Log ``metrics`` at ``step`` through the run's metric writer (the ``log_metric`` path)."""
     import tracklite
-    from tracklite.tracking.client import _now_ms
 
-    stamp = _now_ms()
-    tracklite.Client().log_batch(run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
+    tracklite.log_metrics({k: float(v) for k, v in metrics.items()}, step=step, run_id=run_id)
 
 
 def log_file(run_id: str, data: bytes, path: str) -> None:

@@ -176,13 +176,11 @@ def training_metrics(estimator: Any, x: Any, y: Any, weights: Any, pos_label: An
     with ``tracklite.evaluate``'s code."""
     from sklearn.base import is_classifier, is_regressor
 
-    from tracklite.models.evaluation.metrics import classifier_metrics, regressor_metrics
+    from tracklite.models.evaluation.metrics import classifier_metrics, estimator_score, regressor_metrics
 
     out: dict[str, float] = {}
     if hasattr(estimator, "score"):
-        # sample_weight only when given: some scores (a search's, without metadata routing) refuse it.
-        extra = {} if weights is None else {"sample_weight": weights}
-        out["score"] = float(estimator.score(x, y, **extra))
+        out["score"] = estimator_score(estimator, x, y, weights)
     y_true = np.asarray(y)
     config: dict[str, Any] = {"sample_weights": weights}
     if pos_label is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tracklite.autologging import boosting, patching
 from tracklite.autologging.config import configure, get_config
-from tracklite.autologging.records import log_params, param_text
+from tracklite.autologging.records import log_metrics, log_params, param_text
 from tracklite.autologging.session import TrainingSession, best_effort
 from tracklite.errors import InvalidParameterValue
 
@@ -167,9 +167,9 @@ def _train(
     if boosting.argument(original, args, kwargs, "early_stopping_rounds") and logger.results:
         with best_effort(session, "log early stopping metrics"):
             extra_step = len(logger.results)
-            boosting.log_metrics(run_id, {"stopped_iteration": extra_step - 1, "best_iteration": model.best_iteration})
+            log_metrics(run_id, {"stopped_iteration": extra_step - 1, "best_iteration": model.best_iteration})
             best = logger.results[model.best_iteration - logger.first_step]
-            boosting.log_metrics(run_id, best, step=extra_step)
+            log_metrics(run_id, best, step=extra_step)
     for importance_type in config.options.get("importance_types", DEFAULT_IMPORTANCE_TYPES):
         with best_effort(session, f"log feature importance ({importance_type})"):
             importance = model.get_score(importance_type=importance_type)

@@ -8,6 +8,7 @@ and calls ``_log_metric_slow`` for everything else.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import time
@@ -279,12 +280,9 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
 
 def _end_runs_at_exit() -> None:
     while _active_runs:
-        left = len(_active_runs)
-        try:
+        # end_run pops the run even when it fails; exiting, the store recovers what is logged.
+        with contextlib.suppress(Exception):
             end_run(RunStatus.FINISHED)
-        except Exception:  # noqa: BLE001 - exiting; the store recovers what is logged
-            if len(_active_runs) == left:  # end_run pops the run even when it fails
-                _active_runs.pop()
 
 
 def active_run() -> ActiveRun | None:

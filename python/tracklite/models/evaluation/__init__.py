@@ -24,6 +24,7 @@ from tracklite.models.evaluation.metrics import (
     EvaluationMetric,
     classifier_metrics,
     custom_metrics,
+    estimator_score,
     make_metric,
     per_class_metrics,
     regressor_metrics,
@@ -153,7 +154,7 @@ def _sklearn_score(model: ResolvedModel, x: Any, y: np.ndarray, config: dict[str
     if raw is None or not type(raw).__module__.startswith("sklearn") or not hasattr(raw, "score"):
         return {}
     try:
-        return {"score": float(raw.score(x, y, sample_weight=config.get("sample_weights")))}
+        return {"score": estimator_score(raw, x, y, config.get("sample_weights"))}
     except Exception as exc:  # noqa: BLE001 - a score the estimator cannot compute is not worth failing over
         warnings.warn(f"evaluate: the model's score() failed: {exc!r}", stacklevel=4)
         return {}

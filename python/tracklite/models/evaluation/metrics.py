@@ -67,6 +67,13 @@ def classifier_metrics(
     return {k: float(v) for k, v in out.items()}
 
 
+def estimator_score(estimator: Any, x: Any, y: Any, weights: Any) -> float:
+    """The estimator's own ``score(X, y)``, which MLflow logs as ``score``; ``sample_weight`` is
+    passed only when given, since some scores (a search's, without metadata routing) refuse it."""
+    extra = {} if weights is None else {"sample_weight": weights}
+    return float(estimator.score(x, y, **extra))
+
+
 def per_class_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, y_proba: np.ndarray | None, labels: list[Any], weights: Any
 ) -> Any:
