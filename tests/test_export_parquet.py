@@ -30,6 +30,7 @@ from tracklite.exchange.parquet import (
     import_parquet,
     table_columns,
 )
+from tracklite.store.schema import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONED = ("runs", "params", "tags", "metrics")
@@ -177,7 +178,7 @@ def test_export_holds_what_the_store_holds_in_three_readers(
 
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["format"] == FORMAT and manifest["format_version"] == FORMAT_VERSION
-    assert manifest["schema_version"] == 6 and manifest["experiment_ids"] is None
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["experiment_ids"] is None
     assert [(t["name"], t["rows"]) for t in manifest["tables"]] == list(counts.items())
     assert {t["name"] for t in manifest["tables"] if t["partition_by"] == ["experiment_id"]} == set(PARTITIONED)
 

@@ -128,6 +128,7 @@ def test_views_have_the_documented_columns(client: Client) -> None:
             "old_value",
             "new_value",
         ],
+        "run_inputs": ["run_id", "name", "digest", "source_type", "source", "schema", "profile", "tags"],
     }
     assert set(expected) == set(schema.VIEWS)
     for view, columns in expected.items():

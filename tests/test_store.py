@@ -132,7 +132,7 @@ def test_a_reading_process_exits_cleanly(populated: dict[str, str], store_path: 
 
 
 # Version 6's registry: each view has a table of its name.
-_V6_OBJECTS = schema.VIEWS[schema.VIEWS.index("registered_models") :]
+_V6_OBJECTS = schema.VIEWS[schema.VIEWS.index("registered_models") : schema.VIEWS.index("run_inputs")]
 
 
 def test_version_5_migration_keys_params_and_tags_by_run_key(tmp_path: Path) -> None:
@@ -148,6 +148,9 @@ def test_version_5_migration_keys_params_and_tags_by_run_key(tmp_path: Path) -> 
     con.execute("DELETE FROM schema_info WHERE version >= 5")
     for name in _V6_OBJECTS:  # and without version 6's registry
         con.execute(f"DROP VIEW views.{name}")
+        con.execute(f"DROP TABLE main.{name}")
+    con.execute("DROP VIEW views.run_inputs")  # and without version 7's tables
+    for name in ("run_inputs", "users", "experiment_permissions", "registered_model_permissions"):
         con.execute(f"DROP TABLE main.{name}")
     con.close()
     client = Client(path)

@@ -293,6 +293,21 @@ class RegistryEvent:
     new_value: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    """A dataset a run used (MLflow's ``DatasetInput``): the dataset's description and the
+    input's tags, such as ``{"mlflow.data.context": "training"}``. ``source``, ``schema`` and
+    ``profile`` are JSON strings, as MLflow writes them."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
 class PagedList(list):  # type: ignore[type-arg]
     """A page of search results; ``token`` fetches the next page (None on the last)."""
 
@@ -302,6 +317,7 @@ class PagedList(list):  # type: ignore[type-arg]
 
 
 __all__ = [
+    "DatasetInput",
     "Experiment",
     "ExperimentTag",
     "FileInfo",

@@ -172,8 +172,11 @@ def iter_file(connect: Any, root: str, path: str) -> Iterator[bytes]:
     if found is None:
         raise ResourceDoesNotExist(f"No such artifact: '{path}'")
     for digest in found[1]:
+        # Yield outside the connection: the consumer may resume this generator in
+        # another thread (a server streaming a download), and the store's lock is per thread.
         with connect() as con:
-            yield read_chunk(con, digest)
+            data = read_chunk(con, digest)
+        yield data
 
 
 def write_tree(connect: Any, root: str, path: str, dst_dir: str) -> str:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracklite.entities import (
+    DatasetInput,
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -347,6 +348,55 @@ class DuckDBStore(TrackingStore):
             for m in metrics:
                 writer.log(m.key, m.value, m.step, m.timestamp)
 
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record datasets ``run_id`` used; one already logged (same name, digest and tags) is
+        not added twice, as in MLflow."""
+        import json
+
+        with self._write() as con:
+            self._active_run_info(con, run_id)
+            for d in datasets:
+                tags = json.dumps(d.tags, sort_keys=True)
+                present = con.execute(
+                    "SELECT 1 FROM run_inputs WHERE run_id = ? AND name = ? AND digest = ? AND tags = ?",
+                    [run_id, d.name, d.digest, tags],
+                ).fetchall()
+                if not present:
+                    con.execute(
+                        "INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [run_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, tags],
+                    )
+
+    def latest_metric_points(self, run_ids: Sequence[str]) -> dict[str, dict[str, Metric]]:
+        """The latest point of every metric of each run (with its timestamp and step)."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT r.run_id, k.key, l.value, l.timestamp, l.step FROM latest_metrics l "
+                "JOIN metric_keys k ON k.key_id = l.key_id JOIN runs r ON r.run_key = l.run_key "
+                "WHERE r.run_id IN (SELECT unnest(?))",
+                [list(run_ids)],
+            ).fetchall()
+        out: dict[str, dict[str, Metric]] = {}
+        for run_id, key, value, timestamp, step in rows:
+            out.setdefault(run_id, {})[key] = Metric(key, value, timestamp, step)
+        return out
+
+    def get_run_inputs(self, run_id: str) -> list[DatasetInput]:
+        """The datasets ``run_id`` logged, in logging order."""
+        import json
+
+        with self._read() as con:
+            self._run_info(con, run_id)
+            rows = con.execute(
+                "SELECT name, digest, source_type, source, schema, profile, tags FROM run_inputs "
+                "WHERE run_id = ? ORDER BY rowid",
+                [run_id],
+            ).fetchall()
+        return [
+            DatasetInput(name, digest, source_type, source, schema, profile, json.loads(tags))
+            for name, digest, source_type, source, schema, profile, tags in rows
+        ]
+
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as con:
             self._active_run_info(con, run_id)
@@ -379,6 +429,11 @@ class DuckDBStore(TrackingStore):
             + (" ORDER BY step, timestamp, value" if ordered else ""),
             [run_key, key_id],
         )
+
+    def sync_metrics(self) -> None:
+        """Make the points logged through this process durable now (not yet visible to
+        other processes: that takes a flush). The server calls this before it answers."""
+        self.sink.sync()
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         with self._read() as con:
@@ -563,6 +618,24 @@ class DuckDBStore(TrackingStore):
         with self._write() as con:
             _logged.set_tags(con, model_id, tags, _now_ms())
 
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Remove a tag from a logged model.
+
+        Raises:
+            ResourceDoesNotExist: for an unknown model or tag.
+        """
+        with self._write() as con:
+            _logged.delete_tag(con, model_id, key, _now_ms())
+
+    def log_logged_model_params(self, model_id: str, params: dict[str, str]) -> None:
+        """Add params to a logged model.
+
+        Raises:
+            InvalidParameterValue: for a param whose value would change.
+        """
+        with self._write() as con:
+            _logged.log_params(con, model_id, params, _now_ms())
+
     def delete_logged_model(self, model_id: str) -> None:
         """Delete a logged model and its files (chunks are reclaimed by ``gc``)."""
         with self._write() as con:
@@ -654,6 +727,49 @@ class DuckDBStore(TrackingStore):
         root = self._artifact_root(run_id)
         return b"".join(_artifacts.iter_file(self.connector.connect, root, rel))
 
+    # Artifacts by root (``<exp>/<run>/artifacts``, ``<exp>/models/<id>/artifacts``): what the
+    # server's artifact proxy serves. The caller checks the run or model the root belongs to.
+
+    def put_artifact_at(self, root: str, path: str, stream: Any) -> int:
+        """Store ``stream``'s bytes as file ``path`` under ``root``; returns its size."""
+        rel = _artifacts.clean_artifact_path(path)
+        if not rel:
+            raise InvalidParameterValue("An artifact file needs a name; got an empty artifact path.")
+        with self._write() as con:
+            return _artifacts.put_stream(con, root, rel, stream)
+
+    def list_artifacts_at(self, root: str, path: str) -> list[FileInfo]:
+        """The direct children of directory ``path`` under ``root`` (empty for a file or nothing)."""
+        rel = _artifacts.clean_artifact_path(path)
+        with self._read() as con:
+            return _artifacts.list_files(con, root, rel)
+
+    def artifact_size_at(self, root: str, path: str) -> int | None:
+        """The size of file ``path`` under ``root``, or None if no such file."""
+        rel = _artifacts.clean_artifact_path(path)
+        with self._read() as con:
+            found = _artifacts.file_chunks(con, root, rel)
+        return None if found is None else found[0]
+
+    def iter_artifact_at(self, root: str, path: str) -> Iterator[bytes]:
+        """The bytes of file ``path`` under ``root``, chunk by chunk.
+
+        Raises:
+            ResourceDoesNotExist: if there is no such file.
+        """
+        return _artifacts.iter_file(self.connector.connect, root, _artifacts.clean_artifact_path(path))
+
+    def delete_artifacts_at(self, root: str, path: str) -> int:
+        """Forget file ``path`` under ``root``, or everything below it if it is a directory."""
+        rel = _artifacts.clean_artifact_path(path)
+        with self._write() as con:
+            rows = con.execute(
+                "DELETE FROM artifact_files WHERE root = ? AND (? = '' OR path = ? OR starts_with(path, ? || '/')) "
+                "RETURNING 1",
+                [root, rel, rel, rel],
+            ).fetchall()
+        return len(rows)
+
     def sql(self, query: str, params: Any = None, allow_writes: bool = False) -> Any:
         """Run SQL over the documented views (``tracklite.sql`` explains the rules).
 
@@ -709,6 +825,7 @@ class DuckDBStore(TrackingStore):
                 ("latest_metrics", "run_key", keys),
                 ("params", "run_id", ids),
                 ("tags", "run_id", ids),
+                ("run_inputs", "run_id", ids),
                 ("runs", "run_id", ids),
             ):
                 if values:

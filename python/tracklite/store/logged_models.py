@@ -88,6 +88,41 @@ def set_tags(con: Any, model_id: str, tags: dict[str, str], now: int) -> None:
     con.execute("UPDATE logged_models SET last_updated_timestamp = ? WHERE model_id = ?", [now, model_id])
 
 
+def delete_tag(con: Any, model_id: str, key: str, now: int) -> None:
+    """Remove one tag of a logged model.
+
+    Raises:
+        ResourceDoesNotExist: for an unknown model id or a tag it does not have.
+    """
+    get(con, [model_id])
+    gone = con.execute(
+        "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ? RETURNING key", [model_id, key]
+    ).fetchall()
+    if not gone:
+        raise ResourceDoesNotExist(f"No tag with key '{key}' on logged model '{model_id}'.")
+    con.execute("UPDATE logged_models SET last_updated_timestamp = ? WHERE model_id = ?", [now, model_id])
+
+
+def log_params(con: Any, model_id: str, params: dict[str, str], now: int) -> None:
+    """Add params to a logged model (a key it has keeps its value only if unchanged).
+
+    Raises:
+        InvalidParameterValue: for a param that would change.
+    """
+    get(con, [model_id])
+    existing = dict(con.execute("SELECT key, value FROM logged_model_params WHERE model_id = ?", [model_id]).fetchall())
+    for key, value in params.items():
+        if key in existing:
+            if existing[key] != value:
+                raise InvalidParameterValue(
+                    f"Changing param values is not allowed. Param with key='{key}' was already logged with "
+                    f"value='{existing[key]}' for logged model '{model_id}'. Attempted logging new value '{value}'."
+                )
+            continue
+        con.execute("INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?)", [model_id, key, value])
+    con.execute("UPDATE logged_models SET last_updated_timestamp = ? WHERE model_id = ?", [now, model_id])
+
+
 def delete(con: Any, model_id: str) -> str:
     """Remove a logged model's rows; returns its artifact location (for its files)."""
     found = get(con, [model_id])[0]

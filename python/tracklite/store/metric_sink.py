@@ -117,6 +117,12 @@ class MetricSink:
 
     # -- flushing -----------------------------------------------------------------
 
+    def sync(self) -> None:
+        """Make every point logged here durable (in the log file, ``fdatasync``-ed) now."""
+        log = self._log
+        if log is not None:
+            log.sync()
+
     def flush(self) -> int:
         """Make every point logged here durable and visible to queries.
 

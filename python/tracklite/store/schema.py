@@ -13,7 +13,7 @@ from typing import Any
 
 from tracklite.errors import StoreCorruptError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _V1 = """
 CREATE TABLE schema_info (
@@ -163,6 +163,7 @@ VIEWS = (
     "model_version_tags",
     "registered_model_aliases",
     "registry_audit",
+    "run_inputs",
 )
 
 
@@ -302,6 +303,47 @@ def _migrate_to_6(con: Any) -> None:
     con.execute(_V6)
 
 
+# Version 7: what a tracking server needs. ``run_inputs`` keeps the datasets a run logged
+# (MLflow's ``log_inputs``); ``users`` and the two permission tables back ``--auth``
+# (MLflow's basic-auth app). Passwords are stored only as salted hashes, and none of
+# these auth tables is in the ``views`` schema that SQL users see.
+_V7 = """
+CREATE TABLE run_inputs (
+    run_id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    digest VARCHAR NOT NULL,
+    source_type VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    schema VARCHAR,
+    profile VARCHAR,
+    tags VARCHAR NOT NULL
+);
+CREATE TABLE users (
+    username VARCHAR NOT NULL,
+    password_hash VARCHAR NOT NULL,
+    is_admin BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX users_username ON users (username);
+CREATE TABLE experiment_permissions (
+    experiment_id VARCHAR NOT NULL,
+    username VARCHAR NOT NULL,
+    permission VARCHAR NOT NULL
+);
+CREATE TABLE registered_model_permissions (
+    name VARCHAR NOT NULL,
+    username VARCHAR NOT NULL,
+    permission VARCHAR NOT NULL
+);
+CREATE VIEW views.run_inputs AS
+    SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM main.run_inputs;
+"""
+
+
+def _migrate_to_7(con: Any) -> None:
+    con.execute(_V7)
+
+
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: _migrate_to_1,
     2: _migrate_to_2,
@@ -309,6 +351,7 @@ MIGRATIONS: dict[int, Callable[[Any], None]] = {
     4: _migrate_to_4,
     5: _migrate_to_5,
     6: _migrate_to_6,
+    7: _migrate_to_7,
 }
 
 
