@@ -5,12 +5,14 @@
 //! * [`fluent`]: the native `tracklite.log_metric` and its active-writer cell.
 //! * [`names`]: MLflow's metric-name rules.
 //! * [`enforce`]: model signature enforcement over column buffers.
+//! * [`downsample`]: MinMaxLTTB series downsampling for charts.
 //! * [`buffers`]: reading Python buffers as typed columns.
 //! * [`errors`]: the crate's error type and its mapping to `tracklite.errors`.
 
 use pyo3::prelude::*;
 
 pub mod buffers;
+pub mod downsample;
 pub mod enforce;
 pub mod errors;
 pub mod fluent;
@@ -31,5 +33,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fluent::set_log_metric_fallback, m)?)?;
     m.add_function(wrap_pyfunction!(enforce::enforce_action, m)?)?;
     m.add_function(wrap_pyfunction!(enforce::cast_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(downsample::downsample, m)?)?;
     Ok(())
 }
