@@ -67,6 +67,11 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
     assert re.search(r"system metrics every 0\.25 s: [1-9]\d* points of system/cpu_utilization", proc.stdout)
     assert (tmp_path / "demo-export" / "mlruns" / "models" / "digits-classifier" / "version-1" / "meta.yaml").exists()
     assert re.search(r"sgd-lr0\.01-a0\.0001 +│ 15 +│ 0\.9", proc.stdout), proc.stdout  # the Parquet query
+    # the server step: a run logged over HTTP by tracklite's client, found again, charted downsampled
+    assert (
+        "logged 100,000 points of remote_loss" in proc.stdout and "search_runs over HTTP finds it: True" in proc.stdout
+    )
+    assert re.search(r"the UI's chart of it: \d{3} of 100,000 points", proc.stdout), proc.stdout
 
     listed = _cli("runs", "list", cwd=str(tmp_path))
     assert listed.returncode == 0, listed.stderr

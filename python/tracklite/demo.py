@@ -124,10 +124,11 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     click.echo(render(best.columns, best.fetchall()))
     _export(store)
     _autolog_search(x_train, y_train)
+    _serve(store)
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, `tracklite models history {REGISTERED_NAME}`, "
-        f"or `duckdb {store}` and `FROM metric_history;`"
+        f"`tracklite ui --store {store}`, or `duckdb {store}` and `FROM metric_history;`"
     )
 
 
@@ -255,6 +256,63 @@ def _autolog_search(x_train: Any, y_train: Any) -> None:
         f"  system metrics every 0.25 s: {len(cpu)} points of system/cpu_utilization_percentage "
         f"(last {cpu[-1].value:.0f} %), with memory, disk and network beside it"
     )
+
+
+def _serve(store: str) -> None:
+    """Share the store: start ``tracklite server`` on it, log a run from this process over HTTP
+    with tracklite's client, search it back and fetch a chart series as the web UI does."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    import tracklite
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tracklite", "server", "--store", store, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - started > 30:
+                    click.echo("\nServe: skipped (the tracking server did not start)")
+                    return
+                time.sleep(0.05)
+        click.echo(f"\nServe: `tracklite server --store {store}` shares the store over MLflow's REST API")
+        click.echo(f"  and the web UI (`tracklite ui` opens it on localhost). Here on {url}:")
+        tracklite.set_tracking_uri(url)
+        tracklite.set_experiment(EXPERIMENT)
+        with tracklite.start_run(run_name="remote-run") as run:
+            tracklite.log_param("where", "over http")
+            for step in range(100_000):
+                tracklite.log_metric("remote_loss", 1.0 / (step + 1), step=step)
+        found = tracklite.search_runs(filter_string="params.where = 'over http'", output_format="list")
+        query = f"run_ids={run.info.run_id}&key=remote_loss&max_points=500"
+        with urllib.request.urlopen(f"{url}/api/2.0/tracklite/metrics/series?{query}", timeout=30) as resp:
+            series = json.load(resp)["series"][0]
+        click.echo(
+            f"  tracklite.set_tracking_uri('{url}'): logged 100,000 points of remote_loss in run "
+            f"{run.info.run_id}; search_runs over HTTP finds it: {run.info.run_id in {r.info.run_id for r in found}}"
+        )
+        click.echo(
+            f"  the UI's chart of it: {len(series['x'])} of {series['points']:,} points, downsampled in the Rust core"
+        )
+        click.echo(f"  MLflow's client works unchanged: mlflow.set_tracking_uri('{url}')")
+    finally:
+        tracklite.set_tracking_uri(store)
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _export_folder(store: str, name: str, marker: str) -> str | None:

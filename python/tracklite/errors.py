@@ -89,6 +89,20 @@ class StoreCorruptError(TrackliteError):
     http_status = 500
 
 
+class PermissionDenied(TrackliteError):
+    """The signed-in user may not do this (a tracking server's 403)."""
+
+    error_code = "PERMISSION_DENIED"
+    http_status = 403
+
+
+class Unauthenticated(TrackliteError):
+    """A tracking server wants credentials, or refused the ones given (its 401)."""
+
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
+
+
 MlflowException = TrackliteError
 
 _STATUS_BY_CODE = {
@@ -99,6 +113,7 @@ _STATUS_BY_CODE = {
     "RESOURCE_ALREADY_EXISTS": 400,
     "INVALID_STATE": 400,
     "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
     "TEMPORARILY_UNAVAILABLE": 503,
     "INTERNAL_ERROR": 500,
 }
@@ -107,10 +122,12 @@ __all__ = [
     "InvalidParameterValue",
     "InvalidState",
     "MlflowException",
+    "PermissionDenied",
     "ResourceAlreadyExists",
     "ResourceDoesNotExist",
     "SchemaEnforcementError",
     "StoreCorruptError",
     "StoreLockedError",
     "TrackliteError",
+    "Unauthenticated",
 ]

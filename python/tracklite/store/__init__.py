@@ -12,18 +12,18 @@ _LOCK = threading.Lock()
 
 
 def get_store(uri: str) -> TrackingStore:
-    """The process's store object for a tracking URI (a file path or ``file:`` path).
-
-    Raises:
-        InvalidParameterValue: for URIs no backend serves yet.
-    """
-    from tracklite.errors import InvalidParameterValue
-
+    """The process's store object for a tracking URI: a file path or ``file:`` path, or a
+    tracking server's ``http(s)://`` URL (a ``RestStore``, one per URL)."""
     if uri.startswith(("http://", "https://")):
-        raise InvalidParameterValue(
-            f"tracking URI '{uri}': the tracklite server client is not available in this version; "
-            "use a store file path such as ./mlruns.duckdb"
-        )
+        key = uri.rstrip("/")
+        with _LOCK:
+            remote = _STORES.get(key)
+            if remote is None:
+                from tracklite.store.rest_store import RestStore
+
+                remote = RestStore(key)
+                _STORES[key] = remote
+            return remote
     path = os.path.abspath(uri.removeprefix("file://").removeprefix("file:").removeprefix("duckdb:///"))
     with _LOCK:
         store = _STORES.get(path)
