@@ -46,6 +46,10 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
 
+    def wait_healthy(self, timeout: float = 60) -> None:
+        """Wait until the server answers ``GET /health`` (raises with its log if it does not)."""
+        _wait_healthy(self.proc, self.url, self.log, timeout)
+
     def log_text(self) -> str:
         """What the server wrote to stdout/stderr so far."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -67,14 +71,20 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: f
     raise RuntimeError(f"server at {url} did not answer /health within {timeout} s:\n{log.read_text()}")
 
 
-def start_command(command: Sequence[str], folder: Path, port: int, *, timeout: float = 60) -> ServerProcess:
-    """Start ``command`` (a server listening on ``port``) with its output in ``folder``/server.log."""
+def start_command(
+    command: Sequence[str], folder: Path, port: int, *, timeout: float = 60, wait: bool = True
+) -> ServerProcess:
+    """Start ``command`` (a server listening on ``port``) with its output in ``folder``/server-PORT.log.
+
+    With ``wait=False`` it returns at once; call :meth:`ServerProcess.wait_healthy` before use.
+    """
     log = folder / f"server-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(list(command), stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    _wait_healthy(proc, url, log, timeout)
-    return ServerProcess(url, "", log, proc)
+    server = ServerProcess(f"http://127.0.0.1:{port}", "", log, proc)
+    if wait:
+        server.wait_healthy(timeout)
+    return server
 
 
 def start_server(
@@ -89,13 +99,14 @@ def start_server(
     return server
 
 
-def start_mlflow_server(folder: Path, *, timeout: float = 90) -> ServerProcess:
-    """Start a real ``mlflow server`` (sqlite store, proxied artifacts) in ``folder``."""
+def start_mlflow_server(folder: Path, *, timeout: float = 120, wait: bool = True) -> ServerProcess:
+    """Start a real ``mlflow server`` (sqlite store, proxied artifacts) in ``folder`` (it takes a
+    while to start: pass ``wait=False`` to start it early and ``wait_healthy()`` when needed)."""
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/m.db"]
     command += ["--artifacts-destination", str(folder / "art"), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", "1"]
-    return start_command(command, folder, port, timeout=timeout)
+    return start_command(command, folder, port, timeout=timeout, wait=wait)
 
 
 @pytest.fixture

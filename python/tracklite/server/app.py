@@ -158,7 +158,11 @@ def _make_route_handler(ctx: ServerContext, ep: Endpoint) -> Any:
 
     async def handle(request: Request) -> Response:
         try:
-            user = ctx.authorizer.authenticate(request) if ctx.authorizer and ep.need != "PUBLIC" else None
+            user = (
+                await run_in_threadpool(ctx.authorizer.authenticate, request)
+                if ctx.authorizer and ep.need != "PUBLIC"
+                else None
+            )
             if ep.raw_body:
                 raw: dict[str, Any] = {k: request.query_params.getlist(k) for k in request.query_params}
                 args = ep.parse(raw, from_query=True)
@@ -226,9 +230,12 @@ def _not_found(request: Request, exc: Exception) -> Response:
 def _load_api_modules() -> None:
     # Importing declares the endpoints (each module appends to ENDPOINTS once).
     import tracklite.server.artifacts_api
+    import tracklite.server.bulk_api
+    import tracklite.server.openapi
     import tracklite.server.registry_api
     import tracklite.server.tracking_api
-    import tracklite.server.ui_api  # noqa: F401
+    import tracklite.server.ui_api
+    import tracklite.server.users_api  # noqa: F401
 
 
 def create_app(

@@ -176,7 +176,7 @@ async def download_artifact(ctx: ServerContext, args: dict[str, Any]) -> Respons
     "artifacts/{artifact_path:path}",
     "DELETE",
     raw_body=True,
-    need="EDIT",
+    need="MANAGE",
     resource="artifact",
     prefix="mlflow-artifacts",
 )

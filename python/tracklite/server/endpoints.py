@@ -126,18 +126,35 @@ def _bad(name: str, value: Any, expected: str) -> InvalidParameterValue:
     return InvalidParameterValue(f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}.")
 
 
+def _convert_integer(name: str, value: Any, from_query: bool) -> int:
+    if from_query:
+        value = value[-1] if isinstance(value, list) else value
+    if isinstance(value, bool):
+        raise _bad(name, value, "an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)  # protobuf-JSON sends int64 as strings
+        except ValueError:
+            pass
+    raise _bad(name, value, "an integer")
+
+
 def _convert(name: str, value: Any, ftype: FieldType, from_query: bool) -> Any:
+    if ftype.kind == "integer":
+        number = _convert_integer(name, value, from_query)
+        if not -(2**63) <= number < 2**63:
+            raise _bad(name, value, "an integer that fits in 64 bits")
+        return number
     if from_query:
         # A query string repeats a key for a list and sends everything as text.
         if ftype.kind == "array":
             assert ftype.items is not None
             return [_convert(name, v, ftype.items, True) for v in value]
         value = value[-1] if isinstance(value, list) else value
-        if ftype.kind == "integer":
-            try:
-                return int(value)
-            except ValueError:
-                raise _bad(name, value, "an integer") from None
         if ftype.kind == "number":
             try:
                 return float(value)
@@ -159,19 +176,6 @@ def _convert(name: str, value: Any, ftype: FieldType, from_query: bool) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)  # MLflow's protobuf parser takes numbers for string fields
         raise _bad(name, value, "a string")
-    if kind == "integer":
-        if isinstance(value, bool):
-            raise _bad(name, value, "an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)  # protobuf-JSON sends int64 as strings
-            except ValueError:
-                pass
-        raise _bad(name, value, "an integer")
     if kind == "number":
         if isinstance(value, bool):
             raise _bad(name, value, "a number")
@@ -222,6 +226,7 @@ def endpoint(
     resource: Resource = "none",
     prefix: str = "mlflow",
     raw_body: bool = False,
+    summary: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the decorated function as the handler of a REST endpoint (see :class:`Endpoint`)."""
 
@@ -237,7 +242,7 @@ def endpoint(
                 need=need,
                 resource=resource,
                 prefix=prefix,
-                summary=doc[0] if doc else path,
+                summary=summary or (doc[0] if doc else path),
                 raw_body=raw_body,
             )
         )

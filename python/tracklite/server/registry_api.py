@@ -78,7 +78,7 @@ def _without_prompt_filter(filter_string: str | None) -> str | None:
     "POST",
     fields={"name": STRING, "new_name": STRING},
     required=("name", "new_name"),
-    need="MANAGE",
+    need="EDIT",
     resource="registered_model",
 )
 def rename_registered_model(ctx: ServerContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def set_alias(ctx: ServerContext, args: dict[str, Any]) -> dict[str, Any]:
     "DELETE",
     fields={"name": STRING, "alias": STRING},
     required=("name", "alias"),
-    need="EDIT",
+    need="MANAGE",
     resource="registered_model",
 )
 def delete_alias(ctx: ServerContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +230,13 @@ def create_model_version(ctx: ServerContext, args: dict[str, Any]) -> dict[str, 
     model_id = args.get("model_id")
     if model_id and not source.startswith("models:/"):
         source = f"models:/{model_id}"
+    if not source.startswith(("models:/", "runs:/", "tracklite-artifacts:/")):
+        # A local path or file:// URI would copy files of the server's machine into the store.
+        raise InvalidParameterValue(
+            f"Invalid model version source {args['source']!r}: over the server, a source is a logged model "
+            "('models:/<model_id>'), a run's model ('runs:/<run_id>/<path>'), another version "
+            "('models:/<name>/<version>') or an 'mlflow-artifacts:/' URI; a path on the server's disk is refused."
+        )
     mv = ctx.client.create_model_version(
         args["name"],
         source,
@@ -345,7 +352,7 @@ def set_model_version_tag(ctx: ServerContext, args: dict[str, Any]) -> dict[str,
     "DELETE",
     fields={"name": STRING, "version": STRING, "key": STRING},
     required=("name", "version", "key"),
-    need="EDIT",
+    need="MANAGE",
     resource="registered_model",
 )
 def delete_model_version_tag(ctx: ServerContext, args: dict[str, Any]) -> dict[str, Any]:
