@@ -27,6 +27,10 @@ def _mlflow_default_store(_mlflow_default_folder: Path, monkeypatch: pytest.Monk
     is unset (``set_tracking_uri(None)`` also clears the variable), and its file registry opens that
     fallback to look up logged models; point it into a temporary folder for every test."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{_mlflow_default_folder}/mlflow.db")
+    # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID, which tracklite's fluent API honours:
+    # registering it here makes monkeypatch remove it again after each test.
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID")
 
 
 def _reset() -> None:
