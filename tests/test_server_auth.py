@@ -714,6 +714,7 @@ def test_mlflow_client_with_basic_auth(srv: ServerProcess, monkeypatch: pytest.M
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "u_creator")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password_of("u_creator"))
     mlflow.set_tracking_uri(srv.url)
+    mlflow.set_registry_uri(srv.url)  # an earlier test may have left another registry set
     try:
         exp = mlflow.create_experiment(unique("mlflow-client"))
         with mlflow.start_run(experiment_id=exp) as run:
@@ -738,6 +739,7 @@ def test_mlflow_client_with_basic_auth(srv: ServerProcess, monkeypatch: pytest.M
             client.get_experiment(exp)
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
 
 
 # -- in-process checks: the default permission, hashing ----------------------------------------------

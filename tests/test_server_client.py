@@ -358,6 +358,7 @@ def test_against_a_real_mlflow_server(tmp_path: Path, spool: Path) -> None:
         import mlflow
 
         mlflow.set_tracking_uri(server.url)
+        mlflow.set_registry_uri(server.url)
         mclient = mlflow.MlflowClient()
         got = mclient.get_run(run_id)
         assert got.info.status == "FINISHED"
@@ -367,6 +368,9 @@ def test_against_a_real_mlflow_server(tmp_path: Path, spool: Path) -> None:
         assert math.isnan(mclient.get_metric_history(run_id, "nan")[0].value)
         assert mlflow.artifacts.load_text(f"runs:/{run_id}/note.txt") == "hi"
     finally:
+        if "mlflow" in sys.modules:
+            sys.modules["mlflow"].set_tracking_uri(None)
+            sys.modules["mlflow"].set_registry_uri(None)
         _reset()
         server.stop()
 
