@@ -431,7 +431,27 @@ def delete_tag(ctx: ServerContext, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+_INT64 = range(-(2**63), 2**63)  # `n in _INT64` is a constant-time bounds check
+
+
 def _metric_from_json(item: Any, index: int) -> Metric:
+    if type(item) is dict:
+        key, value, ts, step = item.get("key"), item.get("value"), item.get("timestamp"), item.get("step", 0)
+        # The shape MLflow's client sends, checked inline: a batch holds up to 1000 of these,
+        # and the field-by-field path below costs about 12 us per metric.
+        if (
+            type(key) is str
+            and type(value) is float
+            and type(ts) is int
+            and type(step) is int
+            and ts in _INT64
+            and step in _INT64
+        ):
+            return Metric(key, value, ts, step)
+    return _checked_metric_from_json(item, index)
+
+
+def _checked_metric_from_json(item: Any, index: int) -> Metric:
     from tracklite.server.endpoints import _convert
 
     if not isinstance(item, dict):
