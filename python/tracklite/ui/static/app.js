@@ -178,6 +178,21 @@
   // ---------------------------------------------------------------- charts
 
   const plotlyReady = () => typeof window.Plotly !== "undefined";
+  // Plotly (4.8 MB) loads the first time a chart is drawn, so pages without charts open at once.
+  let plotlyLoading = null;
+  function loadPlotly() {
+    if (plotlyReady()) return Promise.resolve(true);
+    if (!plotlyLoading) {
+      plotlyLoading = new Promise((resolve) => {
+        const script = document.createElement("script");
+        script.src = "static/vendor/plotly.min.js";
+        script.onload = () => resolve(plotlyReady());
+        script.onerror = () => resolve(false);
+        document.head.append(script);
+      });
+    }
+    return plotlyLoading;
+  }
   function plotlyMissing() {
     return h("div", { class: "notice" }, "Charts need Plotly, which is not installed where the server runs. Install it with ",
       h("code", null, "pip install plotly"), " and restart ", h("code", null, "tracklite server"), ".");
@@ -201,10 +216,6 @@
     const cache = new Map();
     const body = h("div");
     const root = h("section", { class: "panel chart-panel" }, h("div", { class: "panel-head" }, h("h2", null, title)));
-    if (!plotlyReady()) {
-      root.append(plotlyMissing());
-      return root;
-    }
     if (!runs.length || !keys.length) {
       root.append(empty(runs.length ? "No metrics to chart" : "No runs selected",
         runs.length ? "These runs logged no metrics." : "Select runs with the checkboxes to chart them."));
@@ -246,7 +257,12 @@
       const seq = (card.drawSeq = (card.drawSeq || 0) + 1);
       let series;
       try {
-        series = await fetchSeries(key, opts.x === "step" ? "step" : "time");
+        const [loaded, fetched] = await Promise.all([loadPlotly(), fetchSeries(key, opts.x === "step" ? "step" : "time")]);
+        if (!loaded) {
+          if (seq === card.drawSeq) plot.replaceChildren(plotlyMissing());
+          return;
+        }
+        series = fetched;
       } catch (err) {
         if (seq === card.drawSeq) plot.replaceChildren(errorBox(err, `Loading ${key}`));
         return;
