@@ -414,3 +414,19 @@ def test_basic_auth_and_permission_errors(tmp_path: Path, spool: Path, monkeypat
     finally:
         _reset()
         server.stop()
+
+
+def test_a_series_bigger_than_the_json_limit_is_sent_whole(remote: ServerProcess) -> None:
+    # One log_metric_series call is one spool record, sent in one columnar request (its byte
+    # range is what makes sending exactly-once): 700,000 points are about 26 MB of JSON, over
+    # the 16 MB limit of MLflow's endpoints, and must still arrive.
+    n = 700_000
+    with tracklite.start_run() as run:
+        tracklite.log_metric_series("long", np.linspace(0.0, 1.0, n))
+    answer = requests.get(
+        remote.url + "/api/2.0/tracklite/metrics/series",
+        params={"run_ids": run.info.run_id, "key": "long", "max_points": 100},
+        timeout=60,
+    ).json()
+    assert answer["series"][0]["points"] == n
+    assert answer["series"][0]["y"][-1] == 1.0

@@ -120,11 +120,11 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-async def _read_json(request: Request) -> dict[str, Any]:
+async def _read_json(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(
-            f"Request body of {declared} bytes is over the server's limit of {MAX_JSON_BYTES} bytes; "
+            f"Request body of {declared} bytes is over the server's limit of {limit} bytes; "
             "send smaller batches (or raise TRACKLITE_SERVER_MAX_JSON_BYTES on the server).",
             http_status=413,
         )
@@ -132,9 +132,9 @@ async def _read_json(request: Request) -> dict[str, Any]:
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_JSON_BYTES:
+        if size > limit:
             raise RequestError(
-                f"Request body is over the server's limit of {MAX_JSON_BYTES} bytes; send smaller batches.",
+                f"Request body is over the server's limit of {limit} bytes; send smaller batches.",
                 http_status=413,
             )
         chunks.append(chunk)
@@ -173,7 +173,7 @@ def _make_route_handler(ctx: ServerContext, ep: Endpoint) -> Any:
                 raw = {k: request.query_params.getlist(k) for k in request.query_params}
                 args = ep.parse(raw, from_query=True)
             else:
-                args = ep.parse(await _read_json(request), from_query=False)
+                args = ep.parse(await _read_json(request, ep.max_body or MAX_JSON_BYTES), from_query=False)
             for name, value in request.path_params.items():
                 args[name] = value
             if ctx.authorizer is not None and ep.need != "PUBLIC":

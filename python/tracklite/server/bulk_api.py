@@ -58,6 +58,9 @@ def _column(args: dict[str, Any], name: str, dtype: str, count: int) -> Any:
     resource="run",
     prefix="tracklite",
     summary="Log a run's metric points as base64 columns, exactly once per spool byte range.",
+    # One spool record is sent whole (its byte range is the unit of exactly-once), and a
+    # log_metric_series record can hold millions of points: about 37 bytes each here.
+    max_body=1024 * 1024 * 1024,
 )
 def log_metrics_columnar(ctx: ServerContext, args: dict[str, Any]) -> dict[str, Any]:
     """Apply one batch of a client's spool; answers ``{"applied_offset", "accepted", "count"}``.

@@ -94,6 +94,7 @@ class Endpoint:
     prefix: str = "mlflow"
     summary: str = ""
     raw_body: bool = False
+    max_body: int | None = None
 
     def parse(self, raw: Mapping[str, Any], *, from_query: bool) -> dict[str, Any]:
         """The request's declared fields, type-checked; unknown fields are ignored, as MLflow does.
@@ -227,6 +228,7 @@ def endpoint(
     prefix: str = "mlflow",
     raw_body: bool = False,
     summary: str | None = None,
+    max_body: int | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the decorated function as the handler of a REST endpoint (see :class:`Endpoint`)."""
 
@@ -244,6 +246,7 @@ def endpoint(
                 prefix=prefix,
                 summary=summary or (doc[0] if doc else path),
                 raw_body=raw_body,
+                max_body=max_body,
             )
         )
         return handler
