@@ -341,12 +341,14 @@ class RemoteMetrics:
                 self._failures += 1
                 backoff = min(10.0, SEND_INTERVAL_S * 2**self._failures)
                 if self._failures == 1:
-                    warnings.warn(
-                        f"tracklite: sending metrics to {self.uri} failed, will retry (they are kept in "
-                        f"{self.dir}): {exc}",
-                        RuntimeWarning,
-                        stacklevel=1,
-                    )
+                    # The thread must outlive a warning turned into an error (``-W error``).
+                    with contextlib.suppress(Exception):
+                        warnings.warn(
+                            f"tracklite: sending metrics to {self.uri} failed, will retry (they are kept in "
+                            f"{self.dir}): {exc}",
+                            RuntimeWarning,
+                            stacklevel=1,
+                        )
 
     # -- shutting down ------------------------------------------------------------
 

@@ -81,6 +81,14 @@ _MODEL_STATUS = {
 }
 
 
+class ServerUnreachable(errors.TrackliteError):
+    """No answer from the server at all (refused, timed out, DNS): unlike an error answer,
+    this says nothing about what the server is."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
+
+
 def _env(*names: str, default: str | None = None) -> str | None:
     for name in names:
         value = os.environ.get(name)
@@ -311,10 +319,9 @@ class _Http:
         try:
             resp = self.session().request(method, url, **kwargs)
         except requests.exceptions.RequestException as exc:
-            raise errors.TrackliteError(
+            raise ServerUnreachable(
                 f"Could not reach the tracking server at {self.base_url} ({method} {path}): {exc}. "
-                "Check that it is running and the tracking URI is right.",
-                error_code="TEMPORARILY_UNAVAILABLE",
+                "Check that it is running and the tracking URI is right."
             ) from None
         if resp.status_code >= 400:
             raise error_from_response(resp.status_code, resp.content, f"{method} {path}")
@@ -377,7 +384,9 @@ class RestStore(TrackingStore):
             try:
                 self._server_info = self.call("GET", "/api/3.0/mlflow/server-info")
             except errors.TrackliteError as exc:
-                if isinstance(exc, errors.Unauthenticated | errors.PermissionDenied):
+                # Only an answer tells what the server is: a server that could not be reached
+                # may still be a tracklite server (and must not be sent log-batch forever after).
+                if isinstance(exc, errors.Unauthenticated | errors.PermissionDenied | ServerUnreachable):
                     raise
                 self._server_info = {}
         return self._server_info
