@@ -351,6 +351,7 @@ def doctor(store: str | None) -> None:
 from tracklite.cli_exchange import export_group, import_group  # noqa: E402 - after main, which they join
 from tracklite.cli_registry import models  # noqa: E402
 from tracklite.cli_server import server, ui, users  # noqa: E402
+from tracklite.cli_serving import predict_command, serve_command  # noqa: E402, F401 - they join models
 
 main.add_command(models)
 main.add_command(export_group)

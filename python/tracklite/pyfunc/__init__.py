@@ -363,6 +363,25 @@ def log_model(
     )
 
 
+def predict_batches(model_uri: Any, batches: Any, params: dict[str, Any] | None = None) -> Any:
+    """Predict an iterable of batches lazily, loading the model once.
+
+    Args:
+        model_uri: Any URI ``load_model`` takes, or a loaded ``PyFuncModel``.
+        batches: DataFrames (or pyarrow tables / record batches), consumed one at a time.
+        params: Inference params for every batch.
+
+    Returns:
+        An iterator of each batch's predictions, in order.
+
+    Raises:
+        SchemaEnforcementError: for a batch that does not fit the signature.
+    """
+    from tracklite.serving.batch import predict_batches as run
+
+    return run(model_uri, batches, params)
+
+
 __all__ = [
     "FLAVOR_NAME",
     "MLMODEL_FILE_NAME",
@@ -372,5 +391,6 @@ __all__ = [
     "add_to_model",
     "load_model",
     "log_model",
+    "predict_batches",
     "save_model",
 ]
