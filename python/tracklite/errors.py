@@ -51,7 +51,13 @@ class InvalidParameterValue(TrackliteError, ValueError):
 
 
 class SchemaEnforcementError(InvalidParameterValue):
-    """A model's input or params do not fit its signature (``PyFuncModel.predict``)."""
+    """A model's input or params do not fit its signature (``PyFuncModel.predict``).
+
+    Attributes:
+        reason: What does not fit, without MLflow's echo of the whole input in ``message``.
+    """
+
+    reason: str = ""
 
 
 class ResourceDoesNotExist(TrackliteError, LookupError):

@@ -103,9 +103,11 @@ class PyFuncModel:
             try:
                 data = enforce_schema(data, schema)
             except TrackliteError as exc:
-                raise SchemaEnforcementError(
+                error = SchemaEnforcementError(
                     f"Failed to enforce schema of data '{data}' with schema '{schema}'. Error: {exc.message}"
-                ) from None
+                )
+                error.reason = exc.message
+                raise error from None
         params = enforce_params(params, self._meta.get_params_schema())
         if params and _accepts_params(self._impl.predict):
             return self._impl.predict(data, params=params)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -68,7 +69,13 @@ def create_scoring_app(source: ModelSource, *, timeout: float = DEFAULT_TIMEOUT_
         except TrackliteError as exc:
             return _error(exc)
         except TimeoutError:
-            return Response("Request processing time exceeded limit", status_code=504, media_type="application/json")
+            # MLflow's text, but as a JSON error body: its server sends the bare text as JSON.
+            message = f"Request processing time exceeded limit ({timeout:g} s)"
+            return Response(
+                json.dumps({"error_code": "DEADLINE_EXCEEDED", "message": message}),
+                status_code=504,
+                media_type="application/json",
+            )
         return Response(result, media_type="application/json")
 
     routes = [

@@ -11,12 +11,13 @@ succeeded: a failed run leaves no half-written output.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
-from tracklite.errors import InvalidParameterValue, TrackliteError
+from tracklite.errors import InvalidParameterValue, SchemaEnforcementError, TrackliteError
 from tracklite.serving.scoring import cast_frame
 from tracklite.types.schema import DataType, Schema
 
@@ -253,6 +254,23 @@ def predictions_table(predictions: Any, rows: int) -> Any:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def _null_nans(rows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows with NaN floats as None (JSON has no NaN; null is what readers expect)."""
+    for row in rows:
+        yield {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
+def _json_value(value: Any) -> Any:
+    import base64
+    import datetime as dt
+
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
 class _Writer:
     """Appends tables to one output file in ``fmt``; the first table fixes the columns."""
 
@@ -289,7 +307,8 @@ class _Writer:
                     f"The model's output types changed between chunks and do not convert: {exc}"
                 ) from None
         if self._fh is not None:
-            self._fh.write(table.to_pandas().to_json(orient="records", lines=True, date_format="iso"))
+            # json, not pandas' to_json: that rounds floats to 10 decimals; these round-trip exactly.
+            self._fh.writelines(json.dumps(row, default=_json_value) + "\n" for row in _null_nans(table.to_pylist()))
         else:
             self._writer.write_table(table)
 
@@ -337,7 +356,6 @@ def predict_file(
     import pyarrow as pa
 
     from tracklite.pyfunc import load_model
-    from tracklite.serving.scoring import ScoringRequest, predict
 
     if chunk_rows < 1:
         raise InvalidParameterValue(f"chunk_rows must be at least 1, got {chunk_rows}.")
@@ -357,12 +375,17 @@ def predict_file(
     try:
         with bar:
             for frame in read_chunks(input_path, in_fmt, schema, chunk_rows, bar.bytes_read):
+                where = f"Rows {rows + 1}-{rows + len(frame)} of {input_path}"
                 try:
-                    predictions = predict(loaded, ScoringRequest(frame, params))
-                except TrackliteError as exc:
-                    raise type(exc)(
-                        f"Rows {rows + 1}-{rows + len(frame)}: {exc.message}", error_code=exc.error_code
+                    predictions = loaded.predict(frame, params=params) if params else loaded.predict(frame)
+                except SchemaEnforcementError as exc:  # the reason alone: a chunk's repr is no help here
+                    raise SchemaEnforcementError(
+                        f"{where} do not fit the model signature {schema}: {exc.reason}"
                     ) from None
+                except TrackliteError as exc:
+                    raise type(exc)(f"{where}: {exc.message}", error_code=exc.error_code) from None
+                except Exception as exc:
+                    raise TrackliteError(f"{where}: the model failed: {exc!r}") from exc
                 table = predictions_table(predictions, len(frame))
                 if include_input:
                     inputs = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
