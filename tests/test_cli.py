@@ -72,6 +72,10 @@ def test_demo_then_inspect(tmp_path: Path) -> None:
         "logged 100,000 points of remote_loss" in proc.stdout and "search_runs over HTTP finds it: True" in proc.stdout
     )
     assert re.search(r"the UI's chart of it: \d{3} of 100,000 points", proc.stdout), proc.stdout
+    # the model serving step: the champion answers a scoring request and scores a Parquet file
+    served = re.search(r'-> \{"predictions": \[([\d, ]+)\]\}\n  \(true labels \[([\d, ]+)\]', proc.stdout)
+    assert served and len(served.group(1).split(",")) == 5, proc.stdout
+    assert re.search(r"scored 450 rows in chunks of 100 \(accuracy 0\.9\d+\)", proc.stdout), proc.stdout
 
     listed = _cli("runs", "list", cwd=str(tmp_path))
     assert listed.returncode == 0, listed.stderr

@@ -125,6 +125,7 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     _export(store)
     _autolog_search(x_train, y_train)
     _serve(store)
+    _serve_model(store, x_val, y_val)
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, `tracklite models history {REGISTERED_NAME}`, "
@@ -313,6 +314,59 @@ def _serve(store: str) -> None:
         tracklite.set_tracking_uri(store)
         server.terminate()
         server.wait(timeout=30)
+
+
+def _serve_model(store: str, x_val: Any, y_val: Any) -> None:
+    """Deploy the champion: ``tracklite models serve`` answers MLflow scoring requests, and
+    ``tracklite models predict`` scores a Parquet file in chunks."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import urllib.request
+
+    import pandas as pd
+
+    from tracklite.serving.batch import predict_file
+
+    uri = f"models:/{REGISTERED_NAME}@champion"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = ["tracklite", "models", "serve", "-m", uri, "--store", store, "--port", str(port)]
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/ping", timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - started > 30:
+                    click.echo("\nModel serving: skipped (the scoring server did not start)")
+                    return
+                time.sleep(0.05)
+        body = json.dumps({"inputs": x_val[:5].tolist()}).encode()
+        request = urllib.request.Request(url + "/invocations", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            predictions = json.load(resp)["predictions"]
+        click.echo(f"\nModel serving: `{' '.join(command[:5])}` speaks MLflow's scoring protocol on {url}")
+        click.echo(f'  POST /invocations {{"inputs": <5 digits>}} -> {{"predictions": {predictions}}}')
+        click.echo(f"  (true labels {y_val[:5].tolist()}; JSON, CSV and Parquet bodies, checked against the signature)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = os.path.join(folder, "digits.parquet"), os.path.join(folder, "scored.parquet")
+        pd.DataFrame(x_val, columns=[f"pixel{i}" for i in range(x_val.shape[1])]).to_parquet(source)
+        rows = predict_file(uri, source, target, chunk_rows=100)
+        accuracy = float((pd.read_parquet(target)["prediction"].to_numpy() == y_val).mean())
+    click.echo(
+        f"  batch: `tracklite models predict -m {uri} -i digits.parquet -o scored.parquet` scored {rows} rows "
+        f"in chunks of 100 (accuracy {accuracy:.3f})"
+    )
 
 
 def _export_folder(store: str, name: str, marker: str) -> str | None:
