@@ -11,6 +11,7 @@ import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
+import tracklite.models
 import tracklite.pyfunc
 import tracklite.sklearn
 from mlflow.exceptions import MlflowException
@@ -93,3 +94,20 @@ def test_tracklite_loads_mlflow_pyfunc(tmp_path: Path) -> None:
     assert loaded.predict(frame).tolist() == mlflow.pyfunc.load_model(path).predict(frame).tolist()
     with pytest.raises(SchemaEnforcementError, match="Can not safely convert str to float64"):
         loaded.predict(pd.DataFrame({"x": ["a"]}))
+
+
+class Tripler(tracklite.pyfunc.PythonModel):
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        return model_input["x"] * (params or {}).get("factor", 3)
+
+
+def test_mlflow_predicts_with_tracklite_custom_models(tmp_path: Path) -> None:
+    # MLflow asks a custom model for predict_type_hints before every predict (not at load).
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    signature = tracklite.models.infer_signature(frame, params={"factor": 3})
+    tracklite.pyfunc.save_model(str(tmp_path / "cls"), python_model=Tripler(), signature=signature)
+    tracklite.pyfunc.save_model(str(tmp_path / "fn"), python_model=lambda df: df["x"] + 1, input_example=frame)
+    by_mlflow = mlflow.pyfunc.load_model(str(tmp_path / "cls"))
+    assert by_mlflow.predict(frame).tolist() == [3.0, 6.0]
+    assert by_mlflow.predict(frame, params={"factor": 10}).tolist() == [10.0, 20.0]
+    assert mlflow.pyfunc.load_model(str(tmp_path / "fn")).predict(frame).tolist() == [2.0, 3.0]

@@ -14,7 +14,7 @@ import inspect
 import os
 import sys
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracklite.errors import InvalidParameterValue, SchemaEnforcementError, TrackliteError
 from tracklite.models.enforce import enforce_schema
@@ -45,6 +45,16 @@ class PythonModelContext:
         self.model_config = model_config or {}
 
 
+class _TypeHints(NamedTuple):
+    """The shape of MLflow's ``predict_type_hints``: the input and output type hints."""
+
+    input: Any
+    output: Any
+
+
+_NO_TYPE_HINTS = _TypeHints(None, None)
+
+
 class PythonModel(ABC):
     """Base class of custom models: implement ``predict`` (and ``load_context`` if needed).
 
@@ -58,6 +68,13 @@ class PythonModel(ABC):
     @abstractmethod
     def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None) -> Any:
         """The model's output for ``model_input``."""
+
+    @property
+    def predict_type_hints(self) -> _TypeHints:
+        """No type-hint-driven input conversion. MLflow's pyfunc loader asks every custom model
+        for this before ``predict``; without it MLflow could load tracklite's models but not
+        predict with them."""
+        return _NO_TYPE_HINTS
 
 
 class PyFuncModel:

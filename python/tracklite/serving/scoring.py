@@ -63,7 +63,7 @@ class ScoringRequest:
     """A parsed request: the model input and the inference params (``None`` when not sent)."""
 
     data: Any
-    params: dict[str, Any] | None
+    params: Any
 
 
 def parse_request(body: bytes, content_type: str | None, schema: Schema | None) -> ScoringRequest:
@@ -119,11 +119,9 @@ def parse_json(body: bytes | str, schema: Schema | None) -> ScoringRequest:
         raise bad_request(f"{REQUIRED_INPUT_FORMAT}. Received a list.")
     if not isinstance(decoded, dict):
         raise bad_request(f"{REQUIRED_INPUT_FORMAT}. Received unexpected input type '{type(decoded)}'.")
+    # Not checked here: like MLflow, params that are not an object are ignored by a model
+    # without a params schema and refused by enforcement for a model with one.
     params = decoded.get(PARAMS_KEY)
-    if params is not None and not isinstance(params, dict):
-        raise bad_request(
-            f"'params' must be a JSON object of parameter names to values, got {_echo(json.dumps(params))}."
-        )
     fields = set(decoded) - {PARAMS_KEY}
     if len(fields & SUPPORTED_FORMATS) != 1 or fields - SUPPORTED_FORMATS:
         raise TrackliteError(
@@ -368,7 +366,7 @@ def predict(model: Any, request: ScoringRequest) -> Any:
             (with the traceback in ``stack_trace``).
     """
     try:
-        if request.params and "params" in inspect.signature(model.predict).parameters:
+        if request.params is not None and "params" in inspect.signature(model.predict).parameters:
             return model.predict(request.data, params=request.params)
         return model.predict(request.data)
     except TrackliteError as exc:
