@@ -32,7 +32,6 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -40,9 +39,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+import bench_servers
+from bench_servers import Server, fmt_ms, fmt_ratio, free_port, pct, render, stop_on_sigterm
 
 HERE = Path(__file__).resolve().parent
 RESULT_TAG = "@@RESULT "
@@ -63,98 +64,31 @@ def log(msg: str) -> None:
 
 
 def clean_env(tmp: Path) -> dict[str, str]:
-    """The caller's environment minus every tool's settings, telemetry off, caches in ``tmp``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MLFLOW_", "TRACKLITE_")) and k not in ("DATABRICKS_HOST",)
-    }
-    env.update(
-        {
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DO_NOT_TRACK": "1",
-            "TRACKLITE_REMOTE_SPOOL": str(tmp / "spool"),
-            "PYTHONUNBUFFERED": "1",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        }
-    )
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One server subprocess on 127.0.0.1; output goes to a log file in its directory."""
-
-    def __init__(self, name: str, cmd: list[str], tmp: Path) -> None:
-        self.name = name
-        self.port = int(cmd[cmd.index("--port") + 1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / f"{name}.log"
-        self.cmd = cmd
-        self._log = self.log_path.open("w")
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=clean_env(tmp), cwd=tmp, start_new_session=True
-        )
-        self.startup_s: float | None = None
-
-    def wait(self, timeout: float) -> None:
-        deadline = self.started + timeout
-        while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.tail()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    self.startup_s = time.perf_counter() - self.started
-                    return
-            time.sleep(0.3)
-        raise RuntimeError(f"{self.name} did not answer /health within {timeout:.0f} s: {self.tail()}")
-
-    def tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text()[-1500:]
-        return ""
-
-    def stop(self) -> None:
-        # mlflow server starts uvicorn, a job runner and huey consumers: stop its whole group
-        pgid = self.proc.pid  # start_new_session: the server leads its own process group
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(15)
-        time.sleep(0.5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        self.proc.wait()
-        self._log.close()
+    """The environment of servers and workers: no tool settings, telemetry off, spools in ``tmp``."""
+    return bench_servers.clean_env(TRACKLITE_REMOTE_SPOOL=str(tmp / "spool"))
 
 
 def start_servers(tmp: Path) -> tuple[Server, Server]:
     (tmp / "tl").mkdir()
     (tmp / "ml").mkdir()
+    p_ml, p_tl = free_port(), free_port()
     mlflow = Server(
         "mlflow",
         [
             sys.executable, "-m", "mlflow", "server",
             "--backend-store-uri", f"sqlite:///{tmp / 'ml' / 'm.db'}",
             "--serve-artifacts", "--artifacts-destination", str(tmp / "ml" / "art"),
-            "--host", "127.0.0.1", "--port", str(free_port()), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(p_ml), "--workers", "1",
         ],
-        tmp / "ml",
+        p_ml, tmp / "ml", clean_env(tmp / "ml"), "/health",
     )  # fmt: skip
     tracklite = Server(
         "tracklite",
         [
             sys.executable, "-m", "tracklite", "server", "--store", str(tmp / "tl" / "s.duckdb"),
-            "--host", "127.0.0.1", "--port", str(free_port()),
+            "--host", "127.0.0.1", "--port", str(p_tl),
         ],
-        tmp / "tl",
+        p_tl, tmp / "tl", clean_env(tmp / "tl"), "/health",
     )  # fmt: skip
     return tracklite, mlflow
 
@@ -462,15 +396,6 @@ def median(values: list[float]) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
-def pct(values: list[float], q: float) -> float:
-    vals = sorted(v for v in values if not math.isnan(v))
-    if not vals:
-        return float("nan")
-    k = (len(vals) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(vals) - 1)
-    return vals[lo] + (vals[hi] - vals[lo]) * (k - lo)
-
-
 def fmt_rate(v: float | None) -> str:
     if v is None or math.isnan(v):
         return "n/a"
@@ -480,14 +405,6 @@ def fmt_rate(v: float | None) -> str:
     return f"{v:.3g} pts/s"
 
 
-def fmt_ms(v: float | None) -> str:
-    if v is None or math.isnan(v):
-        return "n/a"
-    if v >= 1000:
-        return f"{v / 1000:.3g} s"
-    return f"{v:.3g} ms"
-
-
 def fmt_n(n: int | None) -> str:
     if not n:
         return "-"
@@ -495,16 +412,6 @@ def fmt_n(n: int | None) -> str:
         if n >= scale and n % (scale // 10 or 1) == 0:
             return f"{n / scale:g}{unit}"
     return f"{n:,}"
-
-
-def fmt_ratio(a: float | None, b: float | None, higher: bool) -> str:
-    if a is None or b is None or math.isnan(a) or math.isnan(b) or b == 0:
-        return "n/a"
-    r = a / b
-    faster = r if higher else (1 / r if r else float("inf"))
-    word = "better" if faster >= 1 else "worse"
-    size = faster if faster >= 1 else 1 / faster
-    return f"{r:.3g}x ({size:.3g}x {word})"
 
 
 def repeated(tmp: Path, args: dict[str, Any], repeat: int, field: str) -> tuple[float, list[Any]]:
@@ -821,22 +728,6 @@ def mlflow_cell(v: float, raw: Any) -> str:
     return "n/a (see notes)" if raw else "n/a"
 
 
-def render(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    right = {2, 3, 4, 5, 6}
-    out = []
-    for r in [header, ["-" * w for w in widths], *rows]:
-        if not any(r):
-            out.append("")
-            continue
-        out.append(
-            "  ".join(
-                c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            ).rstrip()
-        )
-    return "\n".join(out)
-
-
 def notes(R: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for key in ("1a", "1b"):
@@ -935,12 +826,8 @@ def versions() -> str:
     return ", ".join(parts)
 
 
-def _sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(f"stopped by signal {signum}")  # so the servers are stopped in `finally`
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, < 3 minutes")
     ap.add_argument("--repeat", type=int, help="repeats of section 1 (median shown)")
@@ -1001,7 +888,7 @@ def main() -> None:
         "ratio = tracklite / MLflow; 'better' says which direction wins. Shared, noisy 2-core machine:"
         " differences under ~30% are not significant.",
         "",
-        render(rows, header),
+        render(rows, header, {2, 3, 4, 5, 6}),
         "",
         "notes:",
         *[f"  {n}" for n in notes(R)],

@@ -26,6 +26,14 @@ import numpy as np
 from tracklite.errors import TrackliteError
 from tracklite.types.schema import Array, DataType, Schema, TensorSpec
 
+_orjson: Any = None
+try:
+    import orjson
+
+    _orjson = orjson
+except ImportError:  # optional: the server extra installs it
+    pass
+
 CONTENT_TYPE_CSV = "text/csv"
 CONTENT_TYPE_JSON = "application/json"
 CONTENT_TYPE_PARQUET = "application/vnd.apache.parquet"
@@ -103,6 +111,17 @@ def _echo(body: bytes | str) -> str:
     return text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "..."
 
 
+def _loads(body: bytes | str) -> Any:
+    """JSON with orjson when installed (about 5x faster on large bodies), falling back to the
+    standard library for what only it accepts: NaN/Infinity literals and integers beyond 64 bits."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(body)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
+
+
 def parse_json(body: bytes | str, schema: Schema | None) -> ScoringRequest:
     """A JSON scoring request: exactly one input field, optional ``params``.
 
@@ -110,7 +129,7 @@ def parse_json(body: bytes | str, schema: Schema | None) -> ScoringRequest:
         TrackliteError: ``BAD_REQUEST`` naming what is wrong with the body.
     """
     try:
-        decoded = json.loads(body)
+        decoded = _loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(
             f"Ensure that input is a valid JSON formatted string. Error: '{exc!r}'\nInput: \n{_echo(body)}\n"
