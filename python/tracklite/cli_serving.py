@@ -19,6 +19,14 @@ MODEL_OPTION = click.option(
     help="A model directory, runs:/RUN_ID/NAME, models:/NAME/VERSION, models:/NAME/STAGE or models:/NAME@ALIAS.",
 )
 
+# Accepted so MLflow's command lines work unchanged; tracklite always runs in the current environment.
+ENV_MANAGER_OPTION = click.option(
+    "--env-manager",
+    type=click.Choice(["local"]),
+    default="local",
+    help="Accepted for MLflow's command line; tracklite runs in the current environment.",
+)
+
 
 def _use_store(store: str | None) -> None:
     """Resolve models:/ and runs:/ URIs against ``store`` (here and in worker processes)."""
@@ -55,12 +63,7 @@ def _use_store(store: str | None) -> None:
     type=click.FloatRange(min=0.05),
     help="Seconds between registry checks.",
 )
-@click.option(
-    "--env-manager",
-    type=click.Choice(["local"]),
-    default="local",
-    help="Accepted for MLflow's command line; tracklite always serves in the current environment.",
-)
+@ENV_MANAGER_OPTION
 @click.option("--log-level", default="warning", show_default=True, help="uvicorn log level (info shows requests).")
 @errors_as_messages
 def serve_command(
@@ -128,9 +131,7 @@ def serve_command(
 @click.option("--params", "params_json", default=None, help="Inference params as a JSON object, e.g. '{\"k\": 3}'.")
 @click.option("--include-input", is_flag=True, help="Write the input columns before the predictions.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-@click.option(
-    "--env-manager", type=click.Choice(["local"]), default="local", help="Accepted for MLflow's command line."
-)
+@ENV_MANAGER_OPTION
 @errors_as_messages
 def predict_command(
     model_uri: str,

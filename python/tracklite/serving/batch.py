@@ -109,6 +109,7 @@ class _CountingReader:
         return False
 
     def close(self) -> None:
+        self._raw.close()
         self.closed = True
 
 
@@ -216,7 +217,7 @@ def read_chunks(
             yield cast_frame(frame, schema) if schema is not None else frame
     finally:
         if counter is not None:
-            counter._raw.close()
+            counter.close()
 
 
 def predictions_table(predictions: Any, rows: int) -> Any:
