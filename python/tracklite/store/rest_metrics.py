@@ -278,7 +278,10 @@ class RemoteMetrics:
         """Remove a closed spool whose points are all sent (else keep it for recovery)."""
         from tracklite import _core
 
-        tail = _core.read_log(spool.path, spool.sent)
+        try:
+            tail = _core.read_log(spool.path, spool.sent)
+        except FileNotFoundError:
+            return  # once closed (unlocked), a recovery pass may send and remove it first
         if tail["count"] == 0:
             _remove_spool(spool.path)
 
