@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from tracklite.errors import InvalidParameterValue
@@ -55,6 +56,8 @@ _EXPLAIN = re.compile(r"EXPLAIN\s+(?:ANALY[SZ]E\s+|\((?:[^()]|\([^()]*\))*\)\s*)
 _PRAGMA = re.compile(r"PRAGMA\s+(\w+)\s*(\(|;|$)", re.I)
 _CALL = re.compile(r"CALL\s+(\w+)\s*\(", re.I)
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
+# DuckDB 1.4 reads an IMPORT DATABASE's files while merely parsing it: catch it before parsing.
+_IMPORT = re.compile(r"\bIMPORT\s+DATABASE\b", re.I)
 
 
 def _body(text: str) -> str:
@@ -101,6 +104,31 @@ def _is_read(statement: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Whole:
+    """Statements DuckDB's parser made out of one without giving them texts (DuckDB 1.4 turns
+    ``PIVOT`` into a ``CREATE TYPE`` and a ``SELECT``, both with empty queries): the text as
+    written, run as one."""
+
+    query: str
+    type: Any
+    named_parameters: frozenset[str] = frozenset()
+
+
+def split_statements(query: str) -> list[Any]:
+    """``query`` split into DuckDB statements, parser expansions kept whole (see ``_Whole``).
+
+    Raises:
+        duckdb.Error, ValueError: when DuckDB cannot parse it.
+    """
+    import duckdb
+
+    statements = duckdb.extract_statements(query)
+    if any(not s.query.strip() for s in statements):
+        return [_Whole(query, duckdb.StatementType.MULTI)]
+    return list(statements)
+
+
 def parse_statements(query: str, *, allow_writes: bool = False) -> list[Any]:
     """Split ``query`` into DuckDB statements with DuckDB's parser; refuse writes unless allowed.
 
@@ -119,8 +147,13 @@ def parse_statements(query: str, *, allow_writes: bool = False) -> list[Any]:
 
     if not isinstance(query, str):
         raise InvalidParameterValue(f"a SQL query must be a string, got {type(query).__name__}")
+    if not allow_writes and _IMPORT.search(query):
+        raise InvalidParameterValue(
+            "tracklite.sql is read-only by default and refused the IMPORT statement. "
+            "To change the store, pass allow_writes=True (CLI: `tracklite sql --allow-writes`)."
+        )
     try:
-        statements = duckdb.extract_statements(query)
+        statements = split_statements(query)
     except (duckdb.Error, ValueError) as exc:  # ValueError: a statement type unknown to the Python API
         raise InvalidParameterValue(f"invalid SQL: {exc}") from exc
     if not statements:
@@ -199,6 +232,7 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
             write changed the ``views`` schema.
     """
     import duckdb
+    import pyarrow as pa
 
     from tracklite.store.connection import relation
     from tracklite.store.schema import runs_wide_sql
@@ -210,10 +244,20 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
         if any("runs_wide" in s.query.lower() for s in statements):
             con.execute(runs_wide_sql(con))
         for statement, args in zip(statements, bound, strict=True):
-            # A relation, not con.execute: writes run at once; reads run when fetched, so only
-            # the last statement's rows are computed.
-            last = relation(con, statement.query, args)
-        table = last.to_arrow_table()
+            if statement.type in (duckdb.StatementType.SELECT, duckdb.StatementType.MULTI):
+                # A lazy relation: a read runs only when fetched, so only the last statement's rows
+                # are computed.
+                last = relation(con, statement.query, args)
+            else:
+                # Writes run at once; DuckDB 1.4 gives no relation for them, only a result (a count).
+                con.execute(statement.query, args)
+                last = con
+        if last is con:
+            table = con.fetch_arrow_table()
+        elif last is None:  # a parser-expanded statement (see _Whole) that ends in a write
+            table = pa.table({"Count": pa.array([], pa.int64())})
+        else:
+            table = last.to_arrow_table()
         if allow_writes:
             con.execute("DROP VIEW IF EXISTS temp.main.runs_wide")
             _check_views_intact(con)

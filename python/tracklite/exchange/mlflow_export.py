@@ -76,7 +76,7 @@ BATCH_BYTES = 500_000
 _POINTS_SQL = """
 SELECT k.key, m.step, m.timestamp, m.value, m.key_id FROM metrics m JOIN metric_keys k ON k.key_id = m.key_id
 WHERE m.run_key = ? AND (m.key_id, m.step, m.timestamp, m.value) > (?, ?, ?, ?)
-ORDER BY m.key_id, m.step, m.timestamp, m.value LIMIT ?
+ORDER BY m.key_id, m.step, m.timestamp, m.value + 0.0 LIMIT ?  -- + 0.0: keeps -0.0's sign (see duckdb_store)
 """
 _MODELS_SQL = """
 SELECT model_id, experiment_id, name, source_run_id, artifact_location, status, model_type FROM logged_models

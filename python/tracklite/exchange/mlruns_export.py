@@ -255,7 +255,7 @@ def _write_series(store: Any, tree: _Tree, series: list[int], paths: dict[int, P
     current: tuple[int, Any] | None = None  # (series, open file)
     try:
         with store._read() as con:
-            for batch in relation(con, _METRIC_LINES_SQL, [run_keys, series]).to_arrow_reader(LINE_BATCH):
+            for batch in relation(con, _METRIC_LINES_SQL, [run_keys, series]).fetch_arrow_reader(LINE_BATCH):
                 if batch.num_rows == 0:
                     continue
                 ids = batch.column(0).to_numpy()

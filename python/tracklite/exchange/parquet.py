@@ -422,6 +422,7 @@ class _Dataset:
         import duckdb
 
         self.root = Path(src).resolve()
+        self._cursors: list[Any] = []
         self._spill = tempfile.TemporaryDirectory(prefix="tracklite-import-")
         self.con: Any = duckdb.connect(
             ":memory:", config={"memory_limit": _IMPORT_MEMORY, "temp_directory": self._spill.name}
@@ -454,6 +455,8 @@ class _Dataset:
             ) from None
 
     def close(self) -> None:
+        for cursor in self._cursors:
+            cursor.close()
         self.con.close()
         self._spill.cleanup()
 
@@ -477,7 +480,10 @@ class _Dataset:
 
     def stream(self, query: str) -> Any:
         """A ``pyarrow.RecordBatchReader`` over a query, on a cursor of its own."""
-        return relation(self.con.cursor(), query).to_arrow_reader(_IMPORT_BATCH_ROWS)
+        cursor = self.con.cursor()
+        # DuckDB 1.4's reader does not keep its cursor alive: a collected cursor closes the stream.
+        self._cursors.append(cursor)
+        return relation(cursor, query).fetch_arrow_reader(_IMPORT_BATCH_ROWS)
 
 
 class _ByRun:

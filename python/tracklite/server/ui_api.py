@@ -141,13 +141,15 @@ def _refuse_outside_access(query: str) -> None:
     """
     import duckdb
 
+    from tracklite.query import split_statements
+
     refusal = (
         "SQL through the server reads only the store's tables and views; it refused {what}. "
         "Query files on the machine that holds them (tracklite.sql in Python)."
     )
     con = duckdb.connect()
     try:
-        for statement in con.extract_statements(query):
+        for statement in split_statements(query):
             text = statement.query
             if statement.type == duckdb.StatementType.EXPLAIN:
                 text = _EXPLAIN_PREFIX.sub("", text, count=1)

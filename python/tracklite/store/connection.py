@@ -76,6 +76,14 @@ def _close_all_at_exit() -> None:
             connector._close_now()
 
 
+def _complete(con: Any) -> None:
+    """Finish an unread result on ``con`` (DuckDB 2.0 refuses new relations while one is
+    pending; DuckDB 1.x has no ``complete`` and does not need it)."""
+    complete = getattr(con, "complete", None)
+    if complete is not None:
+        complete()
+
+
 def relation(con: Any, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
     """``con.sql(query, params)``: a lazy relation whose Arrow output needs no extra copy.
 
@@ -83,7 +91,7 @@ def relation(con: Any, query: str, params: Sequence[Any] | Mapping[str, Any] | N
     connection is unread (a ``fetchone`` leaves one), so the pending result is
     completed first.
     """
-    con.complete()
+    _complete(con)
     # Without parameters DuckDB can take its faster unprepared path.
     return con.sql(query) if params is None else con.sql(query, params=params)
 
@@ -143,7 +151,7 @@ class Connector:
             if self._users == 0:
                 # A lingering connection (or the schema check of a new one) may hold an unread
                 # result, and DuckDB 2.0 refuses relations and registrations until it is finished.
-                self._con.complete()
+                _complete(self._con)
             self._users += 1
             try:
                 yield self._con

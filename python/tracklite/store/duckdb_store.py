@@ -426,7 +426,9 @@ class DuckDBStore(TrackingStore):
         return relation(
             con,
             "SELECT step, timestamp, value FROM metrics WHERE run_key = ? AND key_id = ?"
-            + (" ORDER BY step, timestamp, value" if ordered else ""),
+            # "value + 0.0", not "value": DuckDB 1.4 rebuilds a sorted column from its sort key,
+            # which turns -0.0 into 0.0; the expression keeps the stored value out of the key.
+            + (" ORDER BY step, timestamp, value + 0.0" if ordered else ""),
             [run_key, key_id],
         )
 
