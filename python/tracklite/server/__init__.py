@@ -38,6 +38,7 @@ def run_server(
     os.environ["TRACKLITE_SERVER_STORE"] = os.path.abspath(store_uri)
     os.environ["TRACKLITE_SERVER_AUTH"] = "1" if auth else "0"
     os.environ["TRACKLITE_SERVER_UI"] = "1" if ui else "0"
+    os.environ["TRACKLITE_SERVER_WORKERS"] = str(workers)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "factory": True}
     if workers > 1:
         options["workers"] = workers

@@ -89,11 +89,14 @@ class ServerContext:
         store_uri: The store's path.
         authorizer: The ``--auth`` checks, or None when auth is off.
         extras: Per-feature state (e.g. the UI's caches).
+        shared: Other worker processes serve the same store, so a write must reach the file
+            before it is acknowledged to be readable through any of them.
     """
 
     client: Client
     store_uri: str
     authorizer: Authorizer | None = None
+    shared: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -243,6 +246,7 @@ def create_app(
     *,
     authorizer: Authorizer | None = None,
     ui: bool = True,
+    shared: bool = False,
 ) -> Starlette:
     """The ASGI application serving one store.
 
@@ -250,6 +254,8 @@ def create_app(
         store_uri: The store file this process owns.
         authorizer: ``--auth``'s checks (``tracklite.server.auth.BasicAuth``), or None.
         ui: Serve the web UI at ``/``.
+        shared: Other processes serve the same store (``--workers N``): metric points are
+            moved into the file before a write is acknowledged, not only made durable.
 
     Returns:
         A Starlette application.
@@ -260,7 +266,7 @@ def create_app(
     from tracklite.tracking.client import Client
 
     _load_api_modules()
-    ctx = ServerContext(client=Client(store_uri), store_uri=store_uri, authorizer=authorizer)
+    ctx = ServerContext(client=Client(store_uri), store_uri=store_uri, authorizer=authorizer, shared=shared)
     routes: list[Any] = []
     for ep in ENDPOINTS:
         handler = _make_route_handler(ctx, ep)
@@ -277,14 +283,20 @@ def create_app(
 
 def app_from_environment() -> Starlette:
     """The application for ``uvicorn --factory`` worker processes, configured by the
-    environment ``tracklite server`` sets (``TRACKLITE_SERVER_STORE``, ``..._AUTH``, ``..._UI``)."""
+    environment ``tracklite server`` sets (``TRACKLITE_SERVER_STORE``, ``..._AUTH``, ``..._UI``,
+    ``..._WORKERS``)."""
     store = os.environ["TRACKLITE_SERVER_STORE"]
     authorizer = None
     if os.environ.get("TRACKLITE_SERVER_AUTH") == "1":
         from tracklite.server.auth import BasicAuth
 
         authorizer = BasicAuth(store)
-    return create_app(store, authorizer=authorizer, ui=os.environ.get("TRACKLITE_SERVER_UI", "1") == "1")
+    return create_app(
+        store,
+        authorizer=authorizer,
+        ui=os.environ.get("TRACKLITE_SERVER_UI", "1") == "1",
+        shared=int(os.environ.get("TRACKLITE_SERVER_WORKERS", "1")) > 1,
+    )
 
 
 def invalid(message: str) -> InvalidParameterValue:

@@ -71,7 +71,11 @@ def _max_results(args: dict[str, Any], default: int, limit: int) -> int:
 
 
 def _durable(ctx: ServerContext) -> None:
-    # Acknowledge only what a crash of the server cannot lose.
+    # Acknowledge only what a crash of the server cannot lose. One worker reads its own log
+    # first; beside other workers the points must be in the file, where every worker reads.
+    if ctx.shared:
+        ctx.store.flush()
+        return
     sync = getattr(ctx.store, "sync_metrics", None)
     if sync is not None:
         sync()
