@@ -287,3 +287,49 @@ def test_a_run_left_open_is_finished_at_exit_with_its_points(store_path: str) ->
     (run,) = client.search_runs(["0"])
     assert run.info.status == "FINISHED"
     assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [1.0, 0.5, 1.0 / 3]
+
+
+_LEAVE_LOG = """
+import os, sys, tracklite
+tracklite.set_tracking_uri(sys.argv[1])
+with tracklite.start_run() as r:
+    for i in range(1000):
+        tracklite.log_metric("m", float(i), step=i)
+print(r.info.run_id, flush=True)
+os._exit(0)  # the run ended (and flushed), but the log file stays, as after a crash
+"""
+
+_DIE_WHILE_RECOVERING = """
+import os, sys, tracklite
+real_unlink = os.unlink
+def unlink(path, *args, **kwargs):
+    if str(path).endswith(".tlog"):
+        os._exit(0)  # the recovery committed and this process dies before removing the log
+    real_unlink(path, *args, **kwargs)
+os.unlink = unlink
+tracklite.set_tracking_uri(sys.argv[1])
+tracklite.search_runs()
+"""
+
+
+def test_recoverer_dying_before_it_removes_a_log_applies_nothing_twice(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.duckdb")
+    left = run_python(_LEAVE_LOG, store)
+    assert left.returncode == 0, left.stderr
+    run_id = left.stdout.strip()
+    logs = [n for n in os.listdir(store + ".logs") if n.endswith(".tlog")]
+    assert len(logs) == 1
+    died = run_python(_DIE_WHILE_RECOVERING, store)
+    assert died.returncode == 0, died.stderr
+    assert os.path.exists(os.path.join(store + ".logs", logs[0]))  # it did die half way
+    client = Client(store)
+    try:
+        steps = client.get_metric_series(run_id, "m")["step"]
+        assert sorted(steps.tolist()) == list(range(1000))
+        assert not os.path.exists(os.path.join(store + ".logs", logs[0]))
+    finally:
+        client.store.close()  # type: ignore[attr-defined]
+    import duckdb
+
+    with duckdb.connect(store, read_only=True) as con:  # the dead log's progress row was swept too
+        assert con.execute("SELECT count(*) FROM log_progress").fetchone() == (0,)

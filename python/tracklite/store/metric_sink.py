@@ -69,6 +69,7 @@ class MetricSink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_recovery = 0.0
+        self._swept = False
         _LIVE_SINKS.add(self)
 
     # -- writing ------------------------------------------------------------------
@@ -168,7 +169,7 @@ class MetricSink:
         self._last_recovery = time.monotonic()
         if not os.path.isdir(self.logs_dir):
             return 0
-        total = 0
+        total = recovered = 0
         for name in sorted(os.listdir(self.logs_dir)):
             if not name.endswith(LOG_SUFFIX) or name == self.log_name:
                 continue
@@ -186,12 +187,27 @@ class MetricSink:
                     continue  # applied and removed by another process since we opened it
                 with self.connector.transaction() as con:
                     n, _ = apply_log(con, path, name)
-                    con.execute("DELETE FROM log_progress WHERE log_name = ?", [name])
                     total += n
+                # The file goes before its progress row, as in close(): dying between the two
+                # must leave a stale row, never a log whose row says nothing was applied yet.
                 os.unlink(path)
+                recovered += 1
             finally:
                 fh.close()
+        if not self._swept or recovered:
+            self._forget_removed_logs()
         return total
+
+    def _forget_removed_logs(self) -> None:
+        """Delete the progress rows of this host's logs that no longer exist (their process
+        removed the file and died before its row)."""
+        self._swept = True
+        host = socket.gethostname() + "-"
+        with self.connector.transaction() as con:
+            names = [r[0] for r in con.execute("SELECT log_name FROM log_progress").fetchall()]
+            gone = [n for n in names if n.startswith(host) and not os.path.exists(os.path.join(self.logs_dir, n))]
+            if gone:
+                con.execute("DELETE FROM log_progress WHERE list_contains(?, log_name)", [gone])
 
     def close(self) -> None:
         """Flush everything, close the log file and remove it once it is fully applied."""
