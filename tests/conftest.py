@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import tracklite
+from postgres_fixtures import lake_template, postgres  # noqa: F401 - fixtures of the lake backend
 from tracklite.store import _STORES
 from tracklite.tracking import fluent
 
@@ -46,10 +47,31 @@ def _reset() -> None:
     tracklite.set_tracking_uri(None)  # type: ignore[arg-type]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests of a module with ``ALSO_ON_LAKE = True`` that use ``store_path`` run twice: on a
+    store file and on a lake (a ``ducklake:`` URI; PostgreSQL catalog). ``@pytest.mark.file_only``
+    keeps a test on the file (it opens the file itself, say)."""
+    if "backend" not in metafunc.fixturenames or not getattr(metafunc.module, "ALSO_ON_LAKE", False):
+        return
+    if metafunc.definition.get_closest_marker("file_only") is None:
+        metafunc.parametrize("backend", ["file", "lake"], indirect=True)
+
+
 @pytest.fixture
-def store_path(tmp_path: Path) -> Iterator[str]:
-    """A store file path in a fresh folder, set as the tracking URI."""
-    path = str(tmp_path / "store.duckdb")
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which store ``store_path`` names: ``"file"`` unless parametrised (see above)."""
+    return str(getattr(request, "param", "file"))
+
+
+@pytest.fixture
+def store_path(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh store, set as the tracking URI: a file path in a fresh folder, or on the lake
+    backend a ``ducklake:`` URI of a lake of its own."""
+    if backend == "lake":
+        template = request.getfixturevalue("lake_template")
+        path = template.new_lake(tmp_path)
+    else:
+        path = str(tmp_path / "store.duckdb")
     tracklite.set_tracking_uri(path)
     yield path
     _reset()

@@ -107,3 +107,44 @@ def postgres() -> Iterator[Postgres]:
             _as_owner([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True, timeout=120
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class LakeTemplate:
+    """A lake with a fresh schema, copied for each test (``CREATE DATABASE ... TEMPLATE``
+    and a copy of its data folder) instead of creating the schema every time."""
+
+    postgres: Postgres
+    database: str
+    data_path: Path
+
+    def new_lake(self, folder: Path) -> str:
+        """A lake of its own for a test, under ``folder``; its tracking URI."""
+        import psycopg
+
+        name = f"lake_{os.getpid()}_{next(_databases)}"
+        data = folder / "lake-data"
+        shutil.copytree(self.data_path, data)
+        conninfo = f"host={self.postgres.host} port={self.postgres.port} user={USER}"
+        with psycopg.connect(conninfo + " dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.database}")
+        with psycopg.connect(conninfo + f" dbname={name}", autocommit=True) as conn:
+            # The catalog names its data folder; point the copy at its own.
+            conn.execute(
+                "UPDATE ducklake_metadata SET value = %s WHERE key = 'data_path'",
+                [str(data).rstrip("/") + "/"],
+            )
+        return self.postgres.lake_uri(name, data)
+
+
+@pytest.fixture(scope="session")
+def lake_template(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> LakeTemplate:
+    """An empty lake with tracklite's schema, to be copied by ``LakeTemplate.new_lake``."""
+    from tracklite.store.lake_store import LakeStore
+
+    database = postgres.create_database()
+    data = tmp_path_factory.mktemp("lake-template")
+    store = LakeStore(postgres.lake_uri(database, data))
+    store.get_experiment("0")  # creates the schema
+    store.close()
+    return LakeTemplate(postgres, database, data)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from postgres_fixtures import Postgres, postgres  # noqa: F401 - the fixture
+from postgres_fixtures import Postgres
 from tracklite.errors import InvalidParameterValue, TrackliteError
 from tracklite.store.lake import attach, is_lake_uri, parse_lake_uri
 
@@ -48,7 +48,7 @@ def _append(uri: str, writer: int, rows: int) -> None:
         con.execute("INSERT INTO points VALUES (?, ?)", [writer, i])
 
 
-def test_writers_in_several_processes_share_a_postgres_catalog(postgres: Postgres, tmp_path: Path) -> None:  # noqa: F811
+def test_writers_in_several_processes_share_a_postgres_catalog(postgres: Postgres, tmp_path: Path) -> None:
     uri = postgres.lake_uri(postgres.create_database(), tmp_path / "data")
     con = duckdb.connect()
     attach(con, parse_lake_uri(uri))

@@ -22,6 +22,8 @@ from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist, Trackl
 from tracklite.models import Model, ModelSignature, infer_signature
 from tracklite.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 # -- types and signatures -----------------------------------------------------------------
 
 

@@ -140,6 +140,8 @@ def test_versions_count_from_one_per_model_and_are_never_reused(client: Client, 
 _REGISTRAR = """
 import os, sys, time
 import tracklite
+
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
 store, model_dir, go, idx = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 tracklite.set_tracking_uri(store)
 client = tracklite.Client(store)

@@ -22,6 +22,8 @@ from search_reference import RunRecord
 from tracklite import Client, Metric, Param, RunTag, ViewType
 from tracklite.store import _STORES
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 needs_search = pytest.mark.skipif(
     not hasattr(tracklite.Client, "search_runs"), reason="Client.search_runs is not implemented yet"
 )

@@ -21,6 +21,8 @@ from tracklite import Client, InvalidParameterValue
 from tracklite.query import QueryResult, sql
 from tracklite.store import _STORES, schema
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -199,6 +201,7 @@ def test_a_version_1_store_gains_the_views(tmp_path: Path, monkeypatch: pytest.M
         con.close()
 
 
+@pytest.mark.file_only
 def test_other_duckdb_clients_reach_the_views(client: Client, populated: dict[str, str]) -> None:
     path = client.store.path  # type: ignore[attr-defined]
     client.store.close()  # type: ignore[attr-defined]
@@ -366,12 +369,13 @@ def test_writes_are_refused_and_change_nothing(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     before = _counts(client)
+    path_before = _search_path(client)  # "" on a file; a lake is the default catalog ("lake.main")
     with pytest.raises(InvalidParameterValue, match=rf"refused the {kind} .*allow_writes=True") as info:
         sql(query)
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
     assert _counts(client) == before
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "dump").exists()
-    assert _search_path(client) == ""
+    assert _search_path(client) == path_before
 
 
 READS = [

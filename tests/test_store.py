@@ -11,7 +11,10 @@ import tracklite
 from tracklite import Client
 from tracklite.store import _STORES, schema
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
 
+
+@pytest.mark.file_only
 def test_new_store_has_the_documented_schema(client: Client) -> None:
     client.create_run("0")
     client.store.close()  # type: ignore[attr-defined]
@@ -81,6 +84,7 @@ def test_not_a_store_file(tmp_path: Path) -> None:
     _STORES.pop(str(path), None)
 
 
+@pytest.mark.file_only
 def test_external_holder_makes_us_wait_then_proceed(client: Client) -> None:
     """A DuckDB client outside tracklite holding the file delays us; we retry, not fail."""
     import subprocess

@@ -9,6 +9,8 @@ import pytest
 import tracklite
 from tracklite import Client, Metric, Param, RunTag, ViewType
 
+ALSO_ON_LAKE = True  # conftest: each test runs on a store file and on a lake
+
 
 def test_fluent_run_lifecycle(store_path: str) -> None:
     exp = tracklite.set_experiment("lifecycle")

@@ -12,8 +12,9 @@ _LOCK = threading.Lock()
 
 
 def get_store(uri: str) -> TrackingStore:
-    """The process's store object for a tracking URI: a file path or ``file:`` path, or a
-    tracking server's ``http(s)://`` URL (a ``RestStore``, one per URL)."""
+    """The process's store object for a tracking URI: a file path or ``file:`` path, a
+    ``ducklake:`` URI (a ``LakeStore``), or a tracking server's ``http(s)://`` URL (a
+    ``RestStore``, one per URL)."""
     if uri.startswith(("http://", "https://")):
         key = uri.rstrip("/")
         with _LOCK:
@@ -24,6 +25,18 @@ def get_store(uri: str) -> TrackingStore:
                 remote = RestStore(key)
                 _STORES[key] = remote
             return remote
+    if uri.startswith("ducklake:"):
+        from tracklite.store.lake import parse_lake_uri
+
+        key = parse_lake_uri(uri).uri
+        with _LOCK:
+            lake = _STORES.get(key)
+            if lake is None:
+                from tracklite.store.lake_store import LakeStore
+
+                lake = LakeStore(uri)
+                _STORES[key] = lake
+            return lake
     path = os.path.abspath(uri.removeprefix("file://").removeprefix("file:").removeprefix("duckdb:///"))
     with _LOCK:
         store = _STORES.get(path)

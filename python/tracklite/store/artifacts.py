@@ -1,10 +1,13 @@
-"""Artifacts inside the store file: content-addressed, chunked blobs.
+"""Artifacts inside the store: content-addressed, chunked blobs.
 
 A file is cut into chunks of ``CHUNK_SIZE`` bytes; each chunk is stored once under its
 SHA-256 in ``artifact_chunks``, and ``artifact_files`` maps ``(root, path)`` to the
 ordered chunk digests. The same bytes logged twice (a model re-logged, a dataset in
 every run) are stored once, and files of any size stream through memory one chunk at
 a time in both directions.
+
+On a lake the chunks are files instead, ``<chunk_dir>/<2 hex>/<sha256>``, where every host
+reads them; the connection says where (its ``chunk_dir``, see ``store.lake_store``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import os
 import posixpath
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -22,6 +26,42 @@ from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
 ARTIFACT_SCHEME = "tracklite-artifacts:/"
 CHUNK_SIZE = 4 * 1024 * 1024
 _BATCH_BYTES = 16 * 1024 * 1024  # small files read per query when downloading a tree
+# A chunk file no row refers to is only deleted this many seconds after it was written: a
+# writer on another host may have written it and not yet committed the row that refers to it.
+ORPHAN_AGE_ENV = "TRACKLITE_ORPHAN_CHUNK_AGE"
+
+
+def chunk_folder(con: Any) -> str | None:
+    """The folder of chunk files when ``con`` is a lake's connection, else None (chunks are rows)."""
+    return getattr(con, "chunk_dir", None)
+
+
+def chunk_file(folder: str, digest: str) -> str:
+    """Where the chunk ``digest`` lives under a lake's chunk folder."""
+    return os.path.join(folder, digest[:2], digest)
+
+
+def put_chunk(con: Any, digest: str, data: bytes) -> None:
+    """Store one chunk under its SHA-256 ``digest`` unless it is already there."""
+    folder = chunk_folder(con)
+    if folder is None:
+        con.execute(
+            "INSERT INTO artifact_chunks (digest, size, data) SELECT ?, ?, ? WHERE NOT EXISTS "
+            "(SELECT 1 FROM artifact_chunks WHERE digest = ?)",
+            [digest, len(data), data, digest],
+        )
+        return
+    path = chunk_file(folder, digest)
+    if os.path.exists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # Written aside and renamed: a reader on any host sees the whole chunk or none of it.
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
 
 
 def artifact_root(artifact_uri: str) -> str:
@@ -71,11 +111,7 @@ def put_stream(con: Any, root: str, path: str, stream: BinaryIO) -> int:
         digest = hashlib.sha256(chunk).hexdigest()
         digests.append(digest)
         size += len(chunk)
-        con.execute(
-            "INSERT INTO artifact_chunks (digest, size, data) SELECT ?, ?, ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM artifact_chunks WHERE digest = ?)",
-            [digest, len(chunk), chunk, digest],
-        )
+        put_chunk(con, digest, chunk)
     con.execute("DELETE FROM artifact_files WHERE root = ? AND path = ?", [root, path])
     con.execute(
         "INSERT INTO artifact_files (root, path, size, digest, chunks, created_time) VALUES (?, ?, ?, ?, ?, ?)",
@@ -99,14 +135,14 @@ def copy_tree(con: Any, src_root: str, src_path: str, dst_root: str) -> int:
     (paths made relative to ``src_path``). Only rows are written: the chunks are shared, so the
     copy costs no bytes and outlives any change to the source. Returns the number of files."""
     cut = len(src_path) + 1 if src_path else 0
-    rows = con.execute(
+    (copied,) = con.execute(
         "INSERT INTO artifact_files (root, path, size, digest, chunks, created_time) "
         "SELECT ?, CASE WHEN path = ? THEN regexp_extract(path, '[^/]+$') ELSE substr(path, ? + 1) END, "
         "size, digest, chunks, ? FROM artifact_files "
-        "WHERE root = ? AND (? = '' OR path = ? OR starts_with(path, ? || '/')) RETURNING 1",
+        "WHERE root = ? AND (? = '' OR path = ? OR starts_with(path, ? || '/'))",
         [dst_root, src_path, cut, int(time.time() * 1000), src_root, src_path, src_path, src_path],
-    ).fetchall()
-    return len(rows)
+    ).fetchone()
+    return int(copied)
 
 
 def list_files(con: Any, root: str, path: str = "") -> list[FileInfo]:
@@ -155,10 +191,26 @@ def files_under(con: Any, root: str, path: str) -> list[tuple[str, int, list[str
 
 def read_chunk(con: Any, digest: str) -> bytes:
     """One chunk's bytes."""
-    row = con.execute("SELECT data FROM artifact_chunks WHERE digest = ?", [digest]).fetchone()
-    if row is None:
+    found = read_chunks(con, [digest])
+    if digest not in found:
         raise ResourceDoesNotExist(f"artifact chunk {digest} is missing from the store; run `tracklite doctor`")
-    return bytes(row[0])
+    return found[digest]
+
+
+def read_chunks(con: Any, digests: list[str]) -> dict[str, bytes]:
+    """The bytes of the chunks among ``digests`` that the store has, by digest."""
+    folder = chunk_folder(con)
+    if folder is None:
+        rows = con.execute("SELECT digest, data FROM artifact_chunks WHERE list_contains(?, digest)", [digests])
+        return {d: bytes(b) for d, b in rows.fetchall()}
+    found = {}
+    for digest in dict.fromkeys(digests):
+        try:
+            with open(chunk_file(folder, digest), "rb") as f:
+                found[digest] = f.read()
+        except FileNotFoundError:
+            pass
+    return found
 
 
 def iter_file(connect: Any, root: str, path: str) -> Iterator[bytes]:
@@ -200,8 +252,7 @@ def write_tree(connect: Any, root: str, path: str, dst_dir: str) -> str:
 
     def fetch(digests: list[str]) -> None:
         with connect() as con:
-            rows = con.execute("SELECT digest, data FROM artifact_chunks WHERE list_contains(?, digest)", [digests])
-            loaded.update((d, bytes(b)) for d, b in rows.fetchall())
+            loaded.update(read_chunks(con, digests))
 
     batch: list[str] = []
     batch_bytes = 0
@@ -236,6 +287,9 @@ def delete_root(con: Any, root: str) -> None:
 
 def delete_orphan_chunks(con: Any) -> int:
     """Delete chunks no file refers to; returns how many."""
+    folder = chunk_folder(con)
+    if folder is not None:
+        return _delete_orphan_chunk_files(con, folder)
     n = con.execute(
         "SELECT count(*) FROM artifact_chunks WHERE digest NOT IN (SELECT DISTINCT unnest(chunks) FROM artifact_files)"
     ).fetchone()[0]
@@ -244,3 +298,18 @@ def delete_orphan_chunks(con: Any) -> int:
             "DELETE FROM artifact_chunks WHERE digest NOT IN (SELECT DISTINCT unnest(chunks) FROM artifact_files)"
         )
     return int(n)
+
+
+def _delete_orphan_chunk_files(con: Any, folder: str) -> int:
+    if not os.path.isdir(folder):
+        return 0
+    used = {r[0] for r in con.execute("SELECT DISTINCT unnest(chunks) FROM artifact_files").fetchall()}
+    cutoff = time.time() - float(os.environ.get(ORPHAN_AGE_ENV, "3600"))
+    removed = 0
+    for sub in os.listdir(folder):
+        for name in os.listdir(os.path.join(folder, sub)):
+            path = os.path.join(folder, sub, name)
+            if name not in used and os.path.getmtime(path) < cutoff:
+                os.unlink(path)
+                removed += not name.endswith(".tmp")
+    return removed

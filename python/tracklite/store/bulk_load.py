@@ -471,6 +471,10 @@ class BulkLoader:
 
     def _flush_chunks(self) -> None:
         chunks, self._chunks, self._chunk_bytes = self._chunks, {}, 0
+        if _artifacts.chunk_folder(self._con) is not None:  # a lake keeps chunks as files
+            for digest, data in chunks.items():
+                _artifacts.put_chunk(self._con, digest, data)
+            return
         _insert_rows(self._con, "artifact_chunks", [(d, len(b), b) for d, b in chunks.items()], or_ignore=True)
 
     def _flush_points(self) -> None:

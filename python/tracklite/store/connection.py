@@ -23,8 +23,8 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from tracklite.errors import StoreCorruptError, StoreLockedError
 from tracklite.store.schema import ensure_schema
@@ -94,6 +94,27 @@ def relation(con: Any, query: str, params: Sequence[Any] | Mapping[str, Any] | N
     _complete(con)
     # Without parameters DuckDB can take its faster unprepared path.
     return con.sql(query) if params is None else con.sql(query, params=params)
+
+
+class StoreConnector(Protocol):
+    """What the store code needs from its connection source: the single file's
+    ``Connector`` or a lake's ``LakeConnector`` (``store.lake_store``)."""
+
+    path: str
+    logs_dir: str
+    schema_version: int
+
+    def connect(self) -> AbstractContextManager[Any]:
+        """An open connection, re-entrant within a thread."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A connection inside one committed (or rolled back) write transaction."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the store when no caller is using it."""
+        ...
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:

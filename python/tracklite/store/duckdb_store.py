@@ -36,7 +36,7 @@ from tracklite.store import artifacts as _artifacts
 from tracklite.store import logged_models as _logged
 from tracklite.store.artifacts import ARTIFACT_SCHEME, artifact_root
 from tracklite.store.base import TrackingStore
-from tracklite.store.connection import Connector, relation
+from tracklite.store.connection import Connector, StoreConnector, relation
 from tracklite.store.metric_sink import MetricSink
 from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_runs, read_tables
 
@@ -65,10 +65,14 @@ class DuckDBStore(TrackingStore):
     """
 
     def __init__(self, path: str) -> None:
-        self.path = os.path.abspath(path)
-        self.uri = self.path
-        self.logs_dir = self.path + ".logs"
-        self.connector = Connector(self.path, self.logs_dir)
+        path = os.path.abspath(path)
+        self._setup(path, Connector(path, path + ".logs"))
+
+    def _setup(self, uri: str, connector: StoreConnector) -> None:
+        self.path = connector.path
+        self.uri = uri
+        self.logs_dir = connector.logs_dir
+        self.connector: StoreConnector = connector
         self.sink = MetricSink(self.connector)
         self._recovered_pid = 0
         self._active_checked: set[str] = set()
@@ -235,9 +239,10 @@ class DuckDBStore(TrackingStore):
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         with self._write() as con:
-            gone = con.execute(
-                "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ? RETURNING key", [experiment_id, key]
-            ).fetchall()
+            # Counts, not RETURNING: a lake's tables (DuckLake) have no RETURNING.
+            (gone,) = con.execute(
+                "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [experiment_id, key]
+            ).fetchone()
             if not gone:
                 raise ResourceDoesNotExist(f"No tag with name: {key} in experiment with id {experiment_id}")
 
@@ -400,7 +405,7 @@ class DuckDBStore(TrackingStore):
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as con:
             self._active_run_info(con, run_id)
-            gone = con.execute("DELETE FROM tags WHERE run_id = ? AND key = ? RETURNING key", [run_id, key]).fetchall()
+            (gone,) = con.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [run_id, key]).fetchone()
             if not gone:
                 raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {run_id}")
 
@@ -527,6 +532,8 @@ class DuckDBStore(TrackingStore):
         for run_id, writer in rows:
             if writer == self.sink.log_name and self.sink._log is not None:
                 continue
+            if writer and not self._is_local_log(writer):
+                continue
             path = os.path.join(self.logs_dir, writer or "")
             try:
                 with open(path, "rb") as fh:
@@ -538,6 +545,10 @@ class DuckDBStore(TrackingStore):
                 pass
             orphans.append(run_id)
         return orphans
+
+    def _is_local_log(self, name: str) -> bool:
+        """Whether the log ``name`` is on this machine, where its process can be checked."""
+        return True
 
     def mark_orphaned_runs_killed(self) -> list[str]:
         """Mark runs left RUNNING by dead processes as KILLED; returns their ids."""
@@ -765,12 +776,11 @@ class DuckDBStore(TrackingStore):
         """Forget file ``path`` under ``root``, or everything below it if it is a directory."""
         rel = _artifacts.clean_artifact_path(path)
         with self._write() as con:
-            rows = con.execute(
-                "DELETE FROM artifact_files WHERE root = ? AND (? = '' OR path = ? OR starts_with(path, ? || '/')) "
-                "RETURNING 1",
+            (removed,) = con.execute(
+                "DELETE FROM artifact_files WHERE root = ? AND (? = '' OR path = ? OR starts_with(path, ? || '/'))",
                 [root, rel, rel, rel],
-            ).fetchall()
-        return len(rows)
+            ).fetchone()
+        return int(removed)
 
     def sql(self, query: str, params: Any = None, allow_writes: bool = False) -> Any:
         """Run SQL over the documented views (``tracklite.sql`` explains the rules).
@@ -845,9 +855,13 @@ class DuckDBStore(TrackingStore):
                 con.execute("DELETE FROM experiment_tags WHERE list_contains(?, experiment_id)", [exps])
                 con.execute("DELETE FROM experiments WHERE list_contains(?, experiment_id)", [exps])
             chunks = _artifacts.delete_orphan_chunks(con)
+        self._compact()
+        return {"runs": len(runs), "experiments": len(exps), "chunks": chunks}
+
+    def _compact(self) -> None:
+        # Give the freed blocks back: DuckDB reuses them, but only a checkpoint writes the file anew.
         with self.connector.connect() as con:
             con.execute("CHECKPOINT")
-        return {"runs": len(runs), "experiments": len(exps), "chunks": chunks}
 
     def stats(self) -> dict[str, Any]:
         """Sizes and counts for ``tracklite doctor``; logs are listed before this open recovers any."""

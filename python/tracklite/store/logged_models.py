@@ -69,10 +69,11 @@ def set_status(con: Any, model_id: str, status: str, now: int) -> None:
     """
     if status not in (LoggedModelStatus.PENDING, LoggedModelStatus.READY, LoggedModelStatus.FAILED):
         raise InvalidParameterValue(f"Invalid logged model status {status!r}; use PENDING, READY or FAILED.")
-    found = con.execute(
-        "UPDATE logged_models SET status = ?, last_updated_timestamp = ? WHERE model_id = ? RETURNING model_id",
+    # Counts, not RETURNING: a lake's tables (DuckLake) have no RETURNING.
+    (found,) = con.execute(
+        "UPDATE logged_models SET status = ?, last_updated_timestamp = ? WHERE model_id = ?",
         [status, now, model_id],
-    ).fetchall()
+    ).fetchone()
     if not found:
         raise _not_found(model_id)
 
@@ -95,9 +96,7 @@ def delete_tag(con: Any, model_id: str, key: str, now: int) -> None:
         ResourceDoesNotExist: for an unknown model id or a tag it does not have.
     """
     get(con, [model_id])
-    gone = con.execute(
-        "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ? RETURNING key", [model_id, key]
-    ).fetchall()
+    (gone,) = con.execute("DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?", [model_id, key]).fetchone()
     if not gone:
         raise ResourceDoesNotExist(f"No tag with key '{key}' on logged model '{model_id}'.")
     con.execute("UPDATE logged_models SET last_updated_timestamp = ? WHERE model_id = ?", [now, model_id])

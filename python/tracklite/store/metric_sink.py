@@ -23,7 +23,7 @@ import uuid
 import weakref
 from typing import Any
 
-from tracklite.store.connection import Connector
+from tracklite.store.connection import StoreConnector
 
 LOG_SUFFIX = ".tlog"
 DEFAULT_FLUSH_INTERVAL_MS = int(os.environ.get("TRACKLITE_FLUSH_INTERVAL_MS", "100"))
@@ -52,7 +52,7 @@ class MetricSink:
 
     def __init__(
         self,
-        connector: Connector,
+        connector: StoreConnector,
         *,
         flush_interval_ms: int = DEFAULT_FLUSH_INTERVAL_MS,
         db_flush_interval: float = DEFAULT_DB_FLUSH_INTERVAL_S,

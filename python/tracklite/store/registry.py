@@ -438,7 +438,9 @@ def delete_model(tx: Change, name: str) -> list[str]:
 def _replace_tag(tx: Change, table: str, where: str, ids: list[Any], tag_key: str, value: str | None) -> str | None:
     """Set (``value``) or delete (None) one tag of ``table`` whose owner matches ``where``;
     returns the value it had."""
-    old = tx.con.execute(f"DELETE FROM {table} WHERE {where} AND key = ? RETURNING value", [*ids, tag_key]).fetchall()
+    # Read, then delete: a lake's tables (DuckLake) have no DELETE ... RETURNING.
+    old = tx.con.execute(f"SELECT value FROM {table} WHERE {where} AND key = ?", [*ids, tag_key]).fetchall()
+    tx.con.execute(f"DELETE FROM {table} WHERE {where} AND key = ?", [*ids, tag_key])
     if value is not None:
         columns = "model_key, key, value" if len(ids) == 1 else "model_key, version, key, value"
         marks = ", ".join("?" for _ in range(len(ids) + 2))
@@ -612,9 +614,9 @@ def delete_version_tag(tx: Change, name: str, version: Any, tag_key: str) -> Non
 def _move_alias(tx: Change, key: int, alias: str, number: int | None) -> int | None:
     """Point ``alias`` of model ``key`` at version ``number`` (None: remove it); returns the
     version it pointed at before."""
-    old = tx.con.execute(
-        "DELETE FROM registered_model_aliases WHERE model_key = ? AND alias = ? RETURNING version", [key, alias]
-    ).fetchall()
+    where = "WHERE model_key = ? AND alias = ?"
+    old = tx.con.execute(f"SELECT version FROM registered_model_aliases {where}", [key, alias]).fetchall()
+    tx.con.execute(f"DELETE FROM registered_model_aliases {where}", [key, alias])
     if number is not None:
         tx.con.execute(
             "INSERT INTO registered_model_aliases (model_key, alias, version) VALUES (?, ?, ?)", [key, alias, number]

@@ -400,7 +400,8 @@ def runs_wide_sql(con: Any) -> str:
 def current_version(con: Any) -> int:
     """The schema version of an open store; 0 for a new, empty file."""
     present = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info' AND schema_name = 'main'"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_info' AND schema_name = 'main' "
+        "AND database_name = current_database()"
     ).fetchone()[0]
     if not present:
         return 0
@@ -441,4 +442,74 @@ def ensure_schema(con: Any, path: str) -> int:
         raise
     # Fold the migration's updates into the file now: updated columns scan slower until then.
     con.execute("CHECKPOINT")
+    return SCHEMA_VERSION
+
+
+def ensure_lake_schema(con: Any, uri: str) -> int:
+    """Create the schema in the lake attached as ``con``'s default catalog, or check an
+    existing one's version. The caller holds the lake's write lock.
+
+    A lake gets the latest schema in one step, copied from a store built by the migrations
+    above (so there is one definition of every table and view), minus what DuckLake cannot
+    hold: indexes and key constraints. Uniqueness is kept by the store's code instead, whose
+    writes take turns on the lake (``store.lake_store``).
+
+    Raises:
+        StoreCorruptError: for a lake of another schema version.
+    """
+    import duckdb
+
+    version = current_version(con)
+    if version == SCHEMA_VERSION:
+        return version
+    if version:
+        newer = version > SCHEMA_VERSION
+        raise StoreCorruptError(
+            f"lake '{uri}' has schema version {version}, "
+            + (
+                f"newer than this tracklite understands ({SCHEMA_VERSION}); upgrade tracklite to open it."
+                if newer
+                else f"and this tracklite ({SCHEMA_VERSION}) cannot migrate a lake in place; copy it into a "
+                "new lake with `tracklite migrate` using the tracklite that wrote it."
+            )
+        )
+    template = duckdb.connect()
+    try:
+        ensure_schema(template, ":memory:")
+        schemas = [
+            r[0] for r in template.execute("SELECT schema_name FROM duckdb_schemas() WHERE NOT internal").fetchall()
+        ]
+        columns = template.execute(
+            "SELECT table_name, list(format('{} {}{}', column_name, data_type, "
+            "CASE WHEN is_nullable THEN '' ELSE ' NOT NULL' END) ORDER BY column_index) "
+            "FROM duckdb_columns() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables() WHERE database_name = 'memory') "
+            "GROUP BY table_name ORDER BY table_name"
+        ).fetchall()
+        views = [
+            r[0]
+            for r in template.execute(
+                "SELECT sql FROM duckdb_views() WHERE database_name = 'memory' AND NOT internal "
+                "ORDER BY schema_name, view_name"
+            ).fetchall()
+        ]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for schema in schemas:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+            for table, cols in columns:
+                con.execute(f"CREATE TABLE main.{quote_identifier(table)} ({', '.join(cols)})")
+                rows = template.execute(f"SELECT * FROM main.{quote_identifier(table)}").fetch_arrow_table()
+                if rows.num_rows:
+                    con.register("_tracklite_rows", rows)
+                    con.execute(f"INSERT INTO main.{quote_identifier(table)} SELECT * FROM _tracklite_rows")
+                    con.unregister("_tracklite_rows")
+            for view in views:
+                con.execute(view)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        template.close()
     return SCHEMA_VERSION

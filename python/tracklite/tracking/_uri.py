@@ -9,11 +9,12 @@ _tracking_uri: str | None = None
 
 
 def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
-    """Choose the store file (or, later, server) for this process.
+    """Choose the store for this process.
 
     Args:
         uri: A path to a ``.duckdb`` store file (created on first use), optionally
-            prefixed ``file:``. ``None`` resets to the default.
+            prefixed ``file:``; a ``ducklake:`` URI (a lake, ``docs/scale-out.md``); or a
+            tracking server's ``http(s)://`` URL. ``None`` resets to the default.
     """
     global _tracking_uri
     _tracking_uri = None if uri is None else os.fspath(uri)
@@ -23,7 +24,7 @@ def get_tracking_uri() -> str:
     """The current tracking URI: ``set_tracking_uri``'s, else ``$TRACKLITE_TRACKING_URI``,
     else ``./mlruns.duckdb`` (made absolute)."""
     uri = _tracking_uri or os.environ.get("TRACKLITE_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if "://" in uri and not uri.startswith("file://"):
+    if uri.startswith("ducklake:") or ("://" in uri and not uri.startswith("file://")):
         return uri
     return os.path.abspath(uri.removeprefix("file://").removeprefix("file:"))
 
