@@ -348,7 +348,7 @@ def doctor(store: str | None) -> None:
     )
 
 
-from tracklite.cli_exchange import export_group, import_group  # noqa: E402 - after main, which they join
+from tracklite.cli_exchange import export_group, import_group, migrate_command  # noqa: E402 - after main, which they join
 from tracklite.cli_registry import models  # noqa: E402
 from tracklite.cli_server import server, ui, users  # noqa: E402
 from tracklite.cli_serving import predict_command, serve_command  # noqa: E402, F401 - they join models
@@ -356,6 +356,7 @@ from tracklite.cli_serving import predict_command, serve_command  # noqa: E402, 
 main.add_command(models)
 main.add_command(export_group)
 main.add_command(import_group)
+main.add_command(migrate_command)
 main.add_command(server)
 main.add_command(ui)
 main.add_command(users)

@@ -144,3 +144,25 @@ def export_mlflow_command(store: str | None, to: str, experiments: tuple[str, ..
     click.echo(_summary("exported", counts))
     remote = to.startswith(("http://", "https://"))
     click.echo(f"see it: {'open ' + to if remote else 'mlflow ui --backend-store-uri ' + to}")
+
+
+@click.command("migrate")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@errors_as_messages
+def migrate_command(src: str, dst: str, progress: bool) -> None:
+    """Copy the store SRC into DST, file to lake or lake to file (a path or a ducklake: URI).
+
+    Every table is copied as it is, artifact bytes too. Running it again copies only what
+    changed, so an interrupted migration is finished by running it again. Stop the writers
+    of SRC first.
+    """
+    from tracklite.exchange.migrate import migrate
+
+    report = migrate(src, dst, progress=progress)
+    tables = ", ".join(f"{table} {n:,}" for table, n in sorted(report.tables.items())) or "none"
+    click.echo(
+        f"copied {report.rows:,} rows in {report.slices_copied} slices ({tables}) and {report.chunks:,} artifact "
+        f"chunks; {report.slices_skipped} slices were already there"
+    )

@@ -197,6 +197,15 @@ def read_chunk(con: Any, digest: str) -> bytes:
     return found[digest]
 
 
+def present_chunks(con: Any, digests: list[str]) -> list[str]:
+    """Which of ``digests`` the store has."""
+    folder = chunk_folder(con)
+    if folder is None:
+        rows = con.execute("SELECT digest FROM artifact_chunks WHERE list_contains(?, digest)", [digests])
+        return [r[0] for r in rows.fetchall()]
+    return [d for d in digests if os.path.exists(chunk_file(folder, d))]
+
+
 def read_chunks(con: Any, digests: list[str]) -> dict[str, bytes]:
     """The bytes of the chunks among ``digests`` that the store has, by digest."""
     folder = chunk_folder(con)

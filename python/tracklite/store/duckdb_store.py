@@ -105,7 +105,9 @@ class DuckDBStore(TrackingStore):
             self.sink.recover()
 
     def flush(self) -> None:
-        """Make every point logged by this process durable and visible to queries."""
+        """Make every point logged by this process, and by dead processes whose logs are on
+        this machine, durable and visible to queries."""
+        self._recover_once()
         self.sink.flush()
 
     def close(self) -> None:
