@@ -184,11 +184,12 @@ def test_other_duckdb_clients_read_the_lake(lake_template: LakeTemplate, tmp_pat
     uri = lake_template.new_lake(tmp_path)
     client = Client(uri)
     run_id = client.create_run("0").info.run_id
-    client.log_batch(run_id, metrics=[tracklite.Metric("loss", 0.5, 0, s) for s in range(100)])
+    # More points than a commit keeps in the catalog (lake.INLINE_ROWS): they become a Parquet file.
+    client.log_batch(run_id, metrics=[tracklite.Metric("loss", 0.5, 0, s) for s in range(1000)])
     client.store.flush()  # type: ignore[attr-defined]
     con = duckdb.connect()
     attach(con, parse_lake_uri(uri), alias="ml")
-    assert con.execute("SELECT count(*) FROM ml.views.metrics WHERE run_id = ?", [run_id]).fetchone() == (100,)
+    assert con.execute("SELECT count(*) FROM ml.views.metrics WHERE run_id = ?", [run_id]).fetchone() == (1000,)
     # The data are plain Parquet files any engine reads.
     files = list((tmp_path / "lake-data").rglob("*.parquet"))
     assert files and duckdb.sql(f"SELECT count(*) FROM read_parquet({[str(f) for f in files]!r})").fetchone()[0] > 0
@@ -213,3 +214,39 @@ def test_gc_compacts_small_files(lake_template: LakeTemplate, tmp_path: Path) ->
     client.store.gc()  # type: ignore[attr-defined]
     assert live_files() == 1
     assert sorted(client.get_metric_series(run_id, "m")["step"].tolist()) == list(range(1200))
+
+
+def test_two_servers_on_one_lake_serve_each_others_writes(lake_template: LakeTemplate, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+    from server_fixtures import free_port, start_command
+
+    uri = lake_template.new_lake(tmp_path)
+    servers = []
+    for name in ("a", "b"):
+        port = free_port()
+        command = [sys.executable, "-m", "tracklite", "server", "--store", uri, "--host", "127.0.0.1"]
+        folder = tmp_path / f"server-{name}"
+        folder.mkdir()
+        servers.append(start_command([*command, "--port", str(port)], folder, port))
+    try:
+        a, b = (MlflowClient(s.url) for s in servers)
+        exp = a.create_experiment("through-servers")
+        run = a.create_run(exp)
+        a.log_batch(run.info.run_id, metrics=[mlflow_metric(s) for s in range(500)])
+        a.log_param(run.info.run_id, "lr", "0.1")
+        seen = b.get_run(run.info.run_id)  # the other server, reading the lake
+        assert seen.data.params == {"lr": "0.1"}
+        assert len(b.get_metric_history(run.info.run_id, "loss")) == 500
+        b.set_terminated(run.info.run_id)
+        assert a.get_run(run.info.run_id).info.status == "FINISHED"
+        assert "Traceback" not in servers[0].log_text() + servers[1].log_text()
+    finally:
+        for s in servers:
+            s.stop()
+    assert len(Client(uri).get_metric_history(run.info.run_id, "loss")) == 500
+
+
+def mlflow_metric(step: int) -> object:
+    from mlflow.entities import Metric
+
+    return Metric("loss", 1.0 / (step + 1), 1_700_000_000_000 + step, step)

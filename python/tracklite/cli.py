@@ -247,13 +247,14 @@ def experiments_list(store: str | None, show_all: bool) -> None:
 def gc(store: str | None, older_than: float | None) -> None:
     """Permanently remove deleted runs and experiments and reclaim their space."""
     client = client_for(store)
-    before = os.path.getsize(client.store.path) if os.path.exists(client.store.path) else 0
+    before = client.store.stats()["file_bytes"]
     older = None if older_than is None else int(older_than * 86_400_000)
     done = client.store.gc(older)
-    after = os.path.getsize(client.store.path)
+    after = client.store.stats()["file_bytes"]
+    what = "lake Parquet" if client.store.uri.startswith("ducklake:") else "file"
     click.echo(
         f"removed {done['runs']} run(s), {done['experiments']} experiment(s), {done['chunks']} artifact chunk(s); "
-        f"file {before:,} -> {after:,} bytes"
+        f"{what} {before:,} -> {after:,} bytes"
     )
 
 

@@ -10,8 +10,8 @@ from tracklite.tracking._uri import get_tracking_uri
 
 def _store_path(store: str | None) -> str:
     uri = store or get_tracking_uri()
-    if "://" in uri and not uri.startswith("file://"):
-        raise click.UsageError(f"--store must be a store file the server owns, not {uri!r}.")
+    if "://" in uri and not uri.startswith(("file://", "ducklake:")):
+        raise click.UsageError(f"--store must be a store file or a ducklake: lake, not {uri!r}.")
     return uri
 
 

@@ -29,5 +29,5 @@ STORE_OPTION = click.option(
     "store",
     envvar="TRACKLITE_TRACKING_URI",
     default=None,
-    help="Store file (default ./mlruns.duckdb, or $TRACKLITE_TRACKING_URI).",
+    help="Store file or ducklake: URI (default ./mlruns.duckdb, or $TRACKLITE_TRACKING_URI).",
 )

@@ -126,6 +126,7 @@ def run_demo(store: str = "mlruns.duckdb", *, n_runs: int = 3) -> None:
     _autolog_search(x_train, y_train)
     _serve(store)
     _serve_model(store, x_val, y_val)
+    _scale_out(store)
     click.echo(
         f"done in {time.perf_counter() - started:.1f} s. Next: `tracklite runs list`, "
         f"`tracklite runs show {runs[0].info.run_id}`, `tracklite models history {REGISTERED_NAME}`, "
@@ -367,6 +368,39 @@ def _serve_model(store: str, x_val: Any, y_val: Any) -> None:
         f"  batch: `tracklite models predict -m {uri} -i digits.parquet -o scored.parquet` scored {rows} rows "
         f"in chunks of 100 (accuracy {accuracy:.3f})"
     )
+
+
+def _scale_out(store: str) -> None:
+    """Copy the store into a lake with ``migrate`` and search it there."""
+    import tracklite
+    from tracklite.exchange.migrate import migrate
+
+    click.echo(
+        "\nScale out: a DuckLake lake (catalog in PostgreSQL, data as Parquet) takes many writers on many "
+        "hosts.\n`tracklite migrate` copies a store into one; here the lake's catalog is a local DuckDB file."
+    )
+    folder = _export_folder(store, "lake", "catalog.ducklake")
+    if folder is None:
+        return
+    lake = f"ducklake:{folder}/catalog.ducklake?data_path={folder}/data"
+    try:
+        started = time.perf_counter()
+        report = migrate(store, lake)
+    except tracklite.TrackliteError as exc:
+        click.echo(f"  (skipped: {str(exc).splitlines()[0]})")
+        return
+    click.echo(
+        f"  tracklite migrate {store} '{lake}'\n  copied {report.rows:,} rows and {report.chunks} artifact chunks "
+        f"in {time.perf_counter() - started:.2f} s"
+    )
+    found = tracklite.Client(lake).search_runs(
+        [tracklite.get_experiment_by_name(EXPERIMENT).experiment_id],  # type: ignore[union-attr]
+        "metrics.val_accuracy > 0.9",
+        max_results=3,
+        order_by=["metrics.val_loss"],
+    )
+    click.echo(f"  the same API on the lake: {len(found)} runs with val_accuracy > 0.9, best {found[0].info.run_name}")
+    click.echo("  (many hosts: tracklite.set_tracking_uri('ducklake:postgresql://USER@HOST/DB?data_path=/shared'))")
 
 
 def _export_folder(store: str, name: str, marker: str) -> str | None:

@@ -209,7 +209,7 @@ def _store(tracking_uri: str | None, *, must_exist: bool) -> Any:
     store = get_store(uri)
     if not isinstance(store, DuckDBStore):
         raise InvalidParameterValue(f"tracking URI '{uri}' is not a store file; give the path of a .duckdb store.")
-    if must_exist and not os.path.exists(store.path):
+    if must_exist and not store.uri.startswith("ducklake:") and not os.path.exists(store.path):
         raise ResourceDoesNotExist(
             f"No store file at '{store.path}'; give the path of an existing store (tracking_uri=, --store)."
         )

@@ -25,7 +25,8 @@ def run_server(
     """Serve ``store_uri`` until interrupted (uvicorn; ``workers`` processes share the store).
 
     Args:
-        store_uri: The store file the server owns.
+        store_uri: The store file the server owns, or a ``ducklake:`` lake it shares with
+            other servers and clients.
         host: Interface to listen on.
         port: TCP port.
         workers: Worker processes; each takes turns on the store file with the others.
@@ -35,7 +36,9 @@ def run_server(
     """
     import uvicorn
 
-    os.environ["TRACKLITE_SERVER_STORE"] = os.path.abspath(store_uri)
+    os.environ["TRACKLITE_SERVER_STORE"] = (
+        store_uri if store_uri.startswith("ducklake:") else os.path.abspath(store_uri)
+    )
     os.environ["TRACKLITE_SERVER_AUTH"] = "1" if auth else "0"
     os.environ["TRACKLITE_SERVER_UI"] = "1" if ui else "0"
     os.environ["TRACKLITE_SERVER_WORKERS"] = str(workers)

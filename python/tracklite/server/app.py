@@ -255,7 +255,8 @@ def create_app(
         authorizer: ``--auth``'s checks (``tracklite.server.auth.BasicAuth``), or None.
         ui: Serve the web UI at ``/``.
         shared: Other processes serve the same store (``--workers N``): metric points are
-            moved into the file before a write is acknowledged, not only made durable.
+            moved into the file before a write is acknowledged, not only made durable. Always
+            so on a lake, which other servers and clients share.
 
     Returns:
         A Starlette application.
@@ -266,6 +267,7 @@ def create_app(
     from tracklite.tracking.client import Client
 
     _load_api_modules()
+    shared = shared or store_uri.startswith("ducklake:")
     ctx = ServerContext(client=Client(store_uri), store_uri=store_uri, authorizer=authorizer, shared=shared)
     routes: list[Any] = []
     for ep in ENDPOINTS:

@@ -29,7 +29,7 @@ SCHEME = "ducklake:"
 # Inserts of up to this many rows are kept in the catalog rather than written as a Parquet
 # file each: most metadata writes are a row or two, and a file per row would make every
 # read open thousands of files (gc's compaction writes them out as Parquet).
-INLINE_ROWS = 0
+INLINE_ROWS = 100
 # What the extension files are called in the wheels (the postgres extension's file keeps its old name).
 _EXTENSION_FILES = {"ducklake": "ducklake", "postgres": "postgres_scanner"}
 _URI_HELP = (

@@ -260,10 +260,13 @@ class LakeStore(DuckDBStore):
         return name.startswith(socket.gethostname() + "-")
 
     def _compact(self) -> None:
-        # After gc: merge small Parquet files, expire old snapshots, delete the files they held.
+        # After gc: write rows kept in the catalog out as Parquet, merge small files, rewrite
+        # files that are mostly deleted rows, expire old snapshots, delete the files they held.
         lake = self._lake
         with lake.connect() as con, lake._write_turn():
+            con.execute("CALL ducklake_flush_inlined_data('lake')")
             con.execute("CALL ducklake_merge_adjacent_files('lake')")
+            con.execute("CALL ducklake_rewrite_data_files('lake')")
             con.execute("CALL ducklake_expire_snapshots('lake', older_than => now() - INTERVAL 1 MINUTE)")
             con.execute("CALL ducklake_cleanup_old_files('lake', older_than => now() - INTERVAL 1 MINUTE)")
 
