@@ -40,7 +40,7 @@ differences under ~20% are not significant.
 Usage::
 
     python benches/scaleout.py                  # 200,000 points per writer, 10,000 runs: a few minutes on 2 cores
-    python benches/scaleout.py --quick          # 20,000 points per writer, 5 repetitions: ~1 minute
+    python benches/scaleout.py --quick          # 20,000 points per writer, 5 repetitions: 1-2 minutes
     python benches/scaleout.py --writers 1,2 --points 50000 --runs 2000 --reps 10
 """
 
@@ -455,7 +455,8 @@ def run_writers(uri: str, n: int, m: int, env: dict[str, str], cwd: Path, timeou
                     p.wait()
                     errs[k].seek(0)
                     raise RuntimeError(f"writer {k} exited with {p.returncode} before READY: {errs[k].read()[-1500:]}")
-                early.append(f"writer {k}: {line.rstrip()}"[:300])
+                if line.strip():
+                    early.append(f"writer {k}: {line.strip()}"[:300])
         ready_s = time.perf_counter() - t_ready
         t0 = time.perf_counter()
         for p in procs:
@@ -477,7 +478,7 @@ def run_writers(uri: str, n: int, m: int, env: dict[str, str], cwd: Path, timeou
             out = p.stdout.read()
             errs[k].seek(0)
             writers.append(_result(out, errs[k].read(), p.returncode))
-        return {"wall_s": wall, "ready_s": ready_s, "hung": hung, "writers": writers, "early_output": early[:5]}
+        return {"wall_s": wall, "ready_s": ready_s, "hung": hung, "writers": writers, "early_output": early[:20]}
     finally:
         for p in procs:
             if p.poll() is None:
@@ -584,7 +585,10 @@ def notes(R: dict[str, Any]) -> list[str]:
             )
             out.append(line)
             if c["early_output"]:
-                out.append(f"  writers printed before READY: {c['early_output']}")
+                out.append(
+                    f"  stdout of writers while opening the store (before READY, untimed): {len(c['early_output'])}"
+                    f" line(s), e.g. {c['early_output'][0]!r}"
+                )
             if c["writer_errors"] or c["hung"] or c["arrived"] != c["expected"]:
                 out.append(f"  PROBLEM: errors {c['writer_errors']}, hung {c['hung']}, runs {c['runs']}")
             statuses = {r["status"] for r in c["runs"].values()}
@@ -632,7 +636,7 @@ PLANS = {
 def main() -> None:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="20,000 points per writer, 5 repetitions: ~1 minute")
+    ap.add_argument("--quick", action="store_true", help="20,000 points per writer, 5 repetitions: 1-2 minutes")
     ap.add_argument("--writers", default="1,4,8", help="comma-separated numbers of writer processes")
     ap.add_argument("--points", type=int, help="points per writer (M)")
     ap.add_argument("--runs", type=int, help="runs in the search store (0: skip the search part)")

@@ -26,10 +26,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tracklite.errors import InvalidParameterValue, TrackliteError
 
 SCHEME = "ducklake:"
-# Inserts of up to this many rows are kept in the catalog rather than written as a Parquet
-# file each: most metadata writes are a row or two, and a file per row would make every
-# read open thousands of files (gc's compaction writes them out as Parquet).
-INLINE_ROWS = 100
+# No data inlining (small inserts kept in the catalog instead of a Parquet file each): in
+# DuckLake 0.3 (DuckDB 1.4.4) with a PostgreSQL catalog it wrote infinities as the literal
+# 1e1000, which PostgreSQL refuses, and once an empty VALUES list. Every commit writes its
+# own small files instead, and gc merges them.
 # What the extension files are called in the wheels (the postgres extension's file keeps its old name).
 _EXTENSION_FILES = {"ducklake": "ducklake", "postgres": "postgres_scanner"}
 _URI_HELP = (
@@ -157,7 +157,7 @@ def attach(con: Any, location: LakeLocation, alias: str = "lake") -> None:
     target = f"ducklake:{location.catalog}".replace("'", "''")
     data_path = location.data_path.replace("'", "''")
     try:
-        con.execute(f"ATTACH '{target}' AS {alias} (DATA_PATH '{data_path}', DATA_INLINING_ROW_LIMIT {INLINE_ROWS})")
+        con.execute(f"ATTACH '{target}' AS {alias} (DATA_PATH '{data_path}')")
     except duckdb.Error as exc:
         raise TrackliteError(f"Cannot open the lake {location.uri}: {str(exc).splitlines()[0]}") from None
     con.execute(f"USE {alias}")

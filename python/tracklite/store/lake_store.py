@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracklite.errors import StoreLockedError, TrackliteError
+from tracklite.store import connection
 from tracklite.store.connection import DEFAULT_LOCK_TIMEOUT_S, _complete
 from tracklite.store.duckdb_store import DuckDBStore
 from tracklite.store.lake import LakeLocation, attach, parse_lake_uri
@@ -154,7 +155,8 @@ class LakeConnector:
             if location.is_postgres
             else _LocalLock()
         )
-        _LIVE_CONNECTORS.append(self)
+        # Closed at exit and before a fork with the file's connectors (``store.connection``).
+        connection._LIVE_CONNECTORS.add(self)  # type: ignore[arg-type]
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
@@ -200,16 +202,25 @@ class LakeConnector:
     def close(self) -> None:
         """Detach the lake and drop the lock's connection, if no caller is using them."""
         with self._lock:
-            if self._users == 0 and self._con is not None:
-                con, self._con = self._con, None
-                con.close()
-                self._write_lock.close()
+            if self._users == 0:
+                self._close_now()
+
+    def _close_now(self) -> None:
+        if self._con is not None:
+            con, self._con = self._con, None
+            con.close()
+            self._write_lock.close()
 
     def _open(self) -> LakeConnection:
         import duckdb
 
+        if connection._exiting and threading.current_thread() is not threading.main_thread():
+            raise StoreLockedError("the process is exiting; background work on the lake has stopped")
         con = duckdb.connect()
         try:
+            # Attaching a busy lake can take seconds, and DuckDB would draw its progress bar on
+            # the user's stdout.
+            con.execute("SET enable_progress_bar = false")
             attach(con, self.location)
             lake = LakeConnection(con, self.chunk_dir)
             if self.schema_version == 0:
@@ -231,17 +242,6 @@ class LakeConnector:
         self._write_lock.after_fork()
 
 
-_LIVE_CONNECTORS: list[LakeConnector] = []
-
-
-def _reset_after_fork() -> None:
-    for connector in _LIVE_CONNECTORS:
-        connector._after_fork()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
-
-
 class LakeStore(DuckDBStore):
     """A tracklite store in a DuckLake: many processes on many hosts at once.
 
@@ -260,11 +260,10 @@ class LakeStore(DuckDBStore):
         return name.startswith(socket.gethostname() + "-")
 
     def _compact(self) -> None:
-        # After gc: write rows kept in the catalog out as Parquet, merge small files, rewrite
-        # files that are mostly deleted rows, expire old snapshots, delete the files they held.
+        # After gc: merge small files, rewrite files that are mostly deleted rows, expire old
+        # snapshots, delete the files they held.
         lake = self._lake
         with lake.connect() as con, lake._write_turn():
-            con.execute("CALL ducklake_flush_inlined_data('lake')")
             con.execute("CALL ducklake_merge_adjacent_files('lake')")
             con.execute("CALL ducklake_rewrite_data_files('lake')")
             con.execute("CALL ducklake_expire_snapshots('lake', older_than => now() - INTERVAL 1 MINUTE)")
