@@ -331,7 +331,8 @@ def doctor(store: str | None) -> None:
     stats = client.store.stats()
     click.echo(f"store           {stats['path']}")
     click.echo(f"schema version  {stats['schema_version']}")
-    click.echo(f"file size       {stats['file_bytes']:,} bytes")
+    size = "lake Parquet" if str(stats["path"]).startswith("ducklake:") else "file size   "
+    click.echo(f"{size}    {stats['file_bytes']:,} bytes")
     click.echo(f"artifact bytes  {stats['artifact_bytes']:,} (deduplicated)")
     for table, n in stats["counts"].items():
         click.echo(f"  {table:<18}{n:,} rows")
