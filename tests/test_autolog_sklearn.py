@@ -25,6 +25,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tracklite.errors import InvalidParameterValue
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 
 @pytest.fixture
 def autolog(store_path: str) -> Iterator[Any]:

@@ -21,6 +21,8 @@ from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist, Schema
 from tracklite.models import infer_signature
 from tracklite.serving.batch import predict_file
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 
 @pytest.fixture
 def iris_model(store_path: str, iris: tuple[Any, Any], logreg: Any) -> str:

@@ -21,6 +21,8 @@ import xgboost
 import yaml
 from sklearn.datasets import load_breast_cancer
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, np.ndarray]:

@@ -33,6 +33,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.ensemble import RandomForestClassifier
+
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
 data = load_iris()
 X_train, X_test, y_train, y_test = train_test_split(data.data, data.target, test_size=0.2, random_state=42)
 model = RandomForestClassifier().fit(X_train, y_train)

@@ -19,6 +19,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from tracklite.models import evaluate
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 CLASSIFIER_FILES = {"per_class_metrics", "confusion_matrix", "roc_curve_plot", "precision_recall_curve_plot"}
 SHAP_FILES = {"shap_beeswarm_plot", "shap_summary_plot", "shap_feature_importance_plot", "shap_feature_importances"}
 

@@ -21,6 +21,8 @@ from mlflow_views import mlflow_view, same, tracklite_view
 from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
 from tracklite.exchange.output import INCOMPLETE_MARKER
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 

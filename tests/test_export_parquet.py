@@ -32,6 +32,8 @@ from tracklite.exchange.parquet import (
 )
 from tracklite.store.schema import SCHEMA_VERSION
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONED = ("runs", "params", "tags", "metrics")
 # Keys as users write them (MLflow allows letters of any script, digits, _ - . : / and spaces).

@@ -8,6 +8,8 @@ import pytest
 import tracklite
 from tracklite import Client, Metric, Param, RunTag
 
+ALSO_ON_LAKE = True  # conftest: tests using store_path run on a store file and on a lake
+
 
 def _snapshot(client: Client, run_id: str) -> tuple:
     client.flush()

@@ -77,8 +77,13 @@ class _AdvisoryLock:
         self._abandoned: list[Any] = []
 
     def acquire(self) -> None:
-        import psycopg
-
+        try:
+            import psycopg
+        except ImportError:
+            raise TrackliteError(
+                "Writing to a lake with a PostgreSQL catalog takes its write lock through psycopg: "
+                "`pip install 'tracklite[lake]'`."
+            ) from None
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self._conninfo, autocommit=True)
