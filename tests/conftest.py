@@ -34,7 +34,8 @@ def _mlflow_default_store(_mlflow_default_folder: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID")
 
 
-def _reset() -> None:
+def reset_tracking() -> None:
+    """End active runs, close every cached store and forget the tracking URI."""
     while fluent._active_runs:
         try:
             tracklite.end_run()
@@ -74,7 +75,7 @@ def store_path(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> 
         path = str(tmp_path / "store.duckdb")
     tracklite.set_tracking_uri(path)
     yield path
-    _reset()
+    reset_tracking()
 
 
 @pytest.fixture

@@ -42,6 +42,20 @@ class Postgres:
     host: str
     port: int
     bin_dir: str
+    data_dir: str = ""
+
+    def restart(self) -> None:
+        """Restart the server (``-m fast``: every client connection is cut)."""
+        pg_ctl = os.path.join(self.bin_dir, "pg_ctl")
+        log = os.path.join(os.path.dirname(self.data_dir), "server.log")
+        # Output to a log file: the new server would otherwise hold our pipes open.
+        subprocess.run(
+            _as_owner([pg_ctl, "-D", self.data_dir, "-l", log, "-m", "fast", "-w", "restart"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            timeout=120,
+        )
 
     def create_database(self) -> str:
         """A fresh, empty database; its name."""
@@ -101,7 +115,7 @@ def postgres() -> Iterator[Postgres]:
     if start.returncode != 0:
         raise RuntimeError(f"PostgreSQL did not start: {start.stderr}\n{(folder / 'server.log').read_text()}")
     try:
-        yield Postgres("127.0.0.1", port, bin_dir)
+        yield Postgres("127.0.0.1", port, bin_dir, str(data))
     finally:
         subprocess.run(
             _as_owner([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True, timeout=120

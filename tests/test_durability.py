@@ -213,9 +213,9 @@ def test_reader_while_writer_holds_nothing_long(tmp_path: Path) -> None:
             assert proc.returncode == 0, proc.stderr
             assert proc.stdout.strip() == "1000"
     finally:
-        from conftest import _reset
+        from conftest import reset_tracking
 
-        _reset()
+        reset_tracking()
 
 
 def _child_logs(run_id: str) -> None:

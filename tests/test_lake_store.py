@@ -12,13 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 import tracklite
-from postgres_fixtures import LakeTemplate
-from tracklite import Client
+from conftest import reset_tracking
+from postgres_fixtures import LakeTemplate, Postgres
+from tracklite import Client, TrackliteError
 from tracklite.store import schema
 from tracklite.store.lake import attach, parse_lake_uri
 
@@ -47,7 +49,7 @@ print(run.info.run_id, mv.version, flush=True)
 
 _READER = """
 import sys, time, tracklite
-from tracklite import Client
+from tracklite import Client, TrackliteError
 uri, seconds = sys.argv[1], float(sys.argv[2])
 tracklite.set_tracking_uri(uri)
 client = Client(uri)
@@ -59,6 +61,14 @@ while time.monotonic() < end:
     reads += 1
 print(reads, flush=True)
 """
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    """These tests open lakes without ``store_path``: close them (one restarts PostgreSQL,
+    which would cut the connections of stores left open)."""
+    yield
+    reset_tracking()
 
 
 def _unshare_works() -> bool:
@@ -250,3 +260,24 @@ def mlflow_metric(step: int) -> object:
     from mlflow.entities import Metric
 
     return Metric("loss", 1.0 / (step + 1), 1_700_000_000_000 + step, step)
+
+
+def test_a_catalog_restart_costs_at_most_one_call_and_no_points(
+    lake_template: LakeTemplate, postgres: Postgres, tmp_path: Path
+) -> None:
+    uri = lake_template.new_lake(tmp_path)
+    client = Client(uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_batch(run_id, metrics=[tracklite.Metric("m", float(s), 0, s) for s in range(500)])
+    client.log_param(run_id, "before", "1")
+    client.store.flush()  # type: ignore[attr-defined]  # the background flusher has nothing to do
+    postgres.restart()
+    try:
+        client.log_param(run_id, "after", "1")
+    except TrackliteError as exc:  # the first statement on the cut connection
+        assert "Lost the connection to the lake's catalog" in str(exc) and "next call reconnects" in str(exc)
+        client.log_param(run_id, "after", "1")
+    client.log_batch(run_id, metrics=[tracklite.Metric("m", float(s), 0, s) for s in range(500, 1000)])
+    run = client.get_run(run_id)
+    assert run.data.params == {"before": "1", "after": "1"}
+    assert sorted(client.get_metric_series(run_id, "m")["step"].tolist()) == list(range(1000))

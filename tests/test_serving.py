@@ -25,7 +25,7 @@ import pytest
 import tracklite
 import tracklite.pyfunc
 import tracklite.sklearn
-from conftest import _reset
+from conftest import reset_tracking
 from server_fixtures import ServerProcess, free_port, start_command
 from tracklite.models import ModelSignature, infer_signature
 from tracklite.types import Schema, TensorSpec
@@ -84,7 +84,7 @@ def _build_store(folder: Path, x: pd.DataFrame, y: Any) -> tuple[str, str, list[
         tracklite.pyfunc.save_model(model_dir, python_model=Sum(), signature=tensor_sig)
         expected = model.predict(x).tolist()
     finally:
-        _reset()
+        reset_tracking()
     return store, model_dir, expected
 
 
@@ -179,7 +179,7 @@ def test_the_models_own_serving_example_scores(served: Served) -> None:
         example = Path(local_model_path("models:/iris/1")) / "serving_input_example.json"
         body = example.read_bytes()
     finally:
-        _reset()
+        reset_tracking()
     status, answer = post(served.pinned, body)
     assert status == 200
     assert answer["predictions"] == served.expected[:3]
@@ -293,7 +293,7 @@ def test_a_moved_alias_is_followed_only_when_asked(served: Served) -> None:
         client = tracklite.Client()
         client.set_registered_model_alias("iris", "champion", "2")
     finally:
-        _reset()
+        reset_tracking()
     try:
         deadline = time.monotonic() + 60
         while post(served.alias, rows) != (200, {"predictions": [42, 42, 42]}):
@@ -307,7 +307,7 @@ def test_a_moved_alias_is_followed_only_when_asked(served: Served) -> None:
         try:
             tracklite.Client().set_registered_model_alias("iris", "champion", "1")
         finally:
-            _reset()
+            reset_tracking()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

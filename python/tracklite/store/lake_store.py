@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -35,6 +36,21 @@ from tracklite.store.schema import ensure_lake_schema
 
 # The advisory lock's key (any constant: each lake has its own PostgreSQL database).
 _WRITE_LOCK_KEY = 0x7472_6163_6B6C  # "trackl"
+
+
+# What DuckDB says when the catalog's PostgreSQL connection broke under it (a restart, a
+# failover, a network cut); its own message is often just the failed statement.
+_LOST_CATALOG = re.compile(
+    r'Failed to execute query "(ROLLBACK|COMMIT|BEGIN[^"]*)"|terminating connection|server closed the connection'
+    r"|connection to server .* failed|Connection refused|no connection to the server",
+    re.IGNORECASE,
+)
+
+
+def _lost_catalog(exc: BaseException) -> bool:
+    import duckdb
+
+    return isinstance(exc, duckdb.Error) and _LOST_CATALOG.search(str(exc)) is not None
 
 
 def local_logs_dir(location: LakeLocation) -> str:
@@ -85,10 +101,12 @@ class _AdvisoryLock:
                 "`pip install 'tracklite[lake]'`."
             ) from None
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True)
-                self._conn.execute(f"SET lock_timeout = {int(self._timeout * 1000)}")
-            self._conn.execute("SELECT pg_advisory_lock(%s)", [_WRITE_LOCK_KEY])
+            try:
+                self._lock_on(self._connection())
+            except psycopg.OperationalError:
+                # A connection cut since its last use (a restart, a failover): once more on a new one.
+                self._conn = None
+                self._lock_on(self._connection())
         except psycopg.errors.LockNotAvailable:
             raise StoreLockedError(
                 f"lake {self._uri}: another writer held the write lock for {self._timeout:.0f} s; find it in "
@@ -97,6 +115,18 @@ class _AdvisoryLock:
         except psycopg.Error as exc:
             self._conn = None
             raise TrackliteError(f"Cannot reach the lake's catalog {self._uri}: {str(exc).strip()}") from None
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+            self._conn.execute(f"SET lock_timeout = {int(self._timeout * 1000)}")
+        return self._conn
+
+    @staticmethod
+    def _lock_on(conn: Any) -> None:
+        conn.execute("SELECT pg_advisory_lock(%s)", [_WRITE_LOCK_KEY])
 
     def release(self) -> None:
         import psycopg
@@ -154,6 +184,7 @@ class LakeConnector:
         self._con: LakeConnection | None = None
         self._users = 0
         self._writing = 0
+        self._broken = False
         self._abandoned: list[Any] = []
         self._write_lock: _AdvisoryLock | _LocalLock = (
             _AdvisoryLock(location.catalog.removeprefix("postgres:"), location.uri, lock_timeout)
@@ -174,8 +205,21 @@ class LakeConnector:
             self._users += 1
             try:
                 yield self._con
+            except Exception as exc:
+                if _lost_catalog(exc):
+                    # Every pooled PostgreSQL connection of this DuckDB is cut and would fail
+                    # once more: attach the lake afresh on the next call instead.
+                    self._broken = True
+                    raise TrackliteError(
+                        f"Lost the connection to the lake's catalog {self.location.uri} "
+                        f"({str(exc).strip().splitlines()[0][:200]}); the next call reconnects."
+                    ) from exc
+                raise
             finally:
                 self._users -= 1
+                if self._broken and self._users == 0:
+                    self._broken = False
+                    self._close_now()
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
