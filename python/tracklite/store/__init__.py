@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from tracklite.store.base import TrackingStore
 
@@ -16,35 +17,28 @@ def get_store(uri: str) -> TrackingStore:
     ``ducklake:`` URI (a ``LakeStore``), or a tracking server's ``http(s)://`` URL (a
     ``RestStore``, one per URL)."""
     if uri.startswith(("http://", "https://")):
-        key = uri.rstrip("/")
-        with _LOCK:
-            remote = _STORES.get(key)
-            if remote is None:
-                from tracklite.store.rest_store import RestStore
+        from tracklite.store.rest_store import RestStore
 
-                remote = RestStore(key)
-                _STORES[key] = remote
-            return remote
+        key = uri.rstrip("/")
+        return _cached(key, lambda: RestStore(key))
     if uri.startswith("ducklake:"):
         from tracklite.store.lake import parse_lake_uri
+        from tracklite.store.lake_store import LakeStore
 
-        key = parse_lake_uri(uri).uri
-        with _LOCK:
-            lake = _STORES.get(key)
-            if lake is None:
-                from tracklite.store.lake_store import LakeStore
+        return _cached(parse_lake_uri(uri).uri, lambda: LakeStore(uri))
+    from tracklite.store.duckdb_store import DuckDBStore
 
-                lake = LakeStore(uri)
-                _STORES[key] = lake
-            return lake
     path = os.path.abspath(uri.removeprefix("file://").removeprefix("file:").removeprefix("duckdb:///"))
-    with _LOCK:
-        store = _STORES.get(path)
-        if store is None:
-            from tracklite.store.duckdb_store import DuckDBStore
+    return _cached(path, lambda: DuckDBStore(path))
 
-            store = DuckDBStore(path)
-            _STORES[path] = store
+
+def _cached(key: str, make: Callable[[], TrackingStore]) -> TrackingStore:
+    """The store kept under ``key``, made once per process."""
+    with _LOCK:
+        store = _STORES.get(key)
+        if store is None:
+            store = make()
+            _STORES[key] = store
         return store
 
 
