@@ -232,9 +232,8 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
             write changed the ``views`` schema.
     """
     import duckdb
-    import pyarrow as pa
 
-    from tracklite.store.connection import relation
+    from tracklite.store.connection import execute_read
     from tracklite.store.schema import runs_wide_sql
 
     bound = _bind(statements, params)
@@ -244,20 +243,9 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
         if any("runs_wide" in s.query.lower() for s in statements):
             con.execute(runs_wide_sql(con))
         for statement, args in zip(statements, bound, strict=True):
-            if statement.type in (duckdb.StatementType.SELECT, duckdb.StatementType.MULTI):
-                # A lazy relation: a read runs only when fetched, so only the last statement's rows
-                # are computed.
-                last = relation(con, statement.query, args)
-            else:
-                # Writes run at once; DuckDB 1.4 gives no relation for them, only a result (a count).
-                con.execute(statement.query, args)
-                last = con
-        if last is con:
-            table = con.fetch_arrow_table()
-        elif last is None:  # a parser-expanded statement (see _Whole) that ends in a write
-            table = pa.table({"Count": pa.array([], pa.int64())})
-        else:
-            table = last.to_arrow_table()
+            execute_read(con, statement.query, args)
+        # The last statement's result; a write's is its row count.
+        table = con.fetch_arrow_table()
         if allow_writes:
             con.execute("DROP VIEW IF EXISTS temp.main.runs_wide")
             _check_views_intact(con)

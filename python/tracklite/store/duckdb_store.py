@@ -36,7 +36,7 @@ from tracklite.store import artifacts as _artifacts
 from tracklite.store import logged_models as _logged
 from tracklite.store.artifacts import ARTIFACT_SCHEME, artifact_root
 from tracklite.store.base import TrackingStore
-from tracklite.store.connection import Connector, StoreConnector, relation
+from tracklite.store.connection import Connector, StoreConnector, execute_read
 from tracklite.store.metric_sink import MetricSink
 from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_runs, read_tables
 
@@ -430,7 +430,7 @@ class DuckDBStore(TrackingStore):
         key_id = found[0][0] if found else -1
         # Both ids as plain values: a filter DuckDB pushes into the scan keeps the stored
         # order, where a join on a subquery would come back in parallel, shuffled pieces.
-        return relation(
+        return execute_read(
             con,
             "SELECT step, timestamp, value FROM metrics WHERE run_key = ? AND key_id = ?"
             # "value + 0.0", not "value": DuckDB 1.4 rebuilds a sorted column from its sort key,
@@ -453,7 +453,7 @@ class DuckDBStore(TrackingStore):
         # Series are nearly always logged in step order, so read them unsorted and only sort
         # (in NumPy) what is not in order yet: a sort in SQL costs more than the read itself.
         with self._read() as con:
-            table = self._metric_rows(con, run_id, key, ordered=False).to_arrow_table()
+            table = self._metric_rows(con, run_id, key, ordered=False).fetch_arrow_table()
         return _in_step_order(table)
 
     def list_runs(
@@ -495,7 +495,7 @@ class DuckDBStore(TrackingStore):
         """
         query = self._run_search(experiment_ids, view_type, filter_string, order_by, max_results, offset)
         with self._read() as con:
-            return read_tables(con, relation(con, query.sql, query.params).to_arrow_table())
+            return read_tables(con, execute_read(con, query.sql, query.params).fetch_arrow_table())
 
     @staticmethod
     def _run_search(
@@ -515,7 +515,8 @@ class DuckDBStore(TrackingStore):
     def run_tables(self, run_ids: Sequence[str]) -> RunTables:
         """The given runs as Arrow tables, in the given order (unknown ids are left out)."""
         with self._read() as con:
-            return read_tables(con, relation(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).to_arrow_table())
+            runs = execute_read(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).fetch_arrow_table()
+            return read_tables(con, runs)
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Many runs at once, in the given order (one statement, not several per run)."""
