@@ -325,8 +325,9 @@ def sql_command(
 
 @main.command()
 @STORE_OPTION
-def doctor(store: str | None) -> None:
-    """Show the store's path, schema version, sizes and pending durability logs."""
+@click.option("--repair", is_flag=True, help="Rebuild damaged unique indexes (a key stored twice keeps one row).")
+def doctor(store: str | None, repair: bool) -> None:
+    """Show the store's path, schema version, sizes, pending durability logs and index health."""
     client = client_for(store)
     stats = client.store.stats()
     click.echo(f"store           {stats['path']}")
@@ -347,6 +348,18 @@ def doctor(store: str | None) -> None:
         f"orphaned runs   {len(orphans)} RUNNING without a live process"
         + (" (mark them: `tracklite runs reap`)" if orphans else "")
     )
+    problems = client.store.repair_indexes() if repair else client.store.check_indexes()
+    if not problems:
+        click.echo("unique indexes  sound")
+        return
+    verb = "repaired" if repair else "DAMAGED"
+    click.echo(
+        f"unique indexes  {len(problems)} {verb}" + ("" if repair else " (rebuild them: `tracklite doctor --repair`)")
+    )
+    for problem in problems:
+        click.echo(f"  {problem.describe()}")
+    if not repair:
+        raise SystemExit(1)
 
 
 from tracklite.cli_exchange import export_group, import_group, migrate_command  # noqa: E402 - after main, which they join

@@ -96,6 +96,28 @@ def execute_read(con: Any, query: str, params: Sequence[Any] | Mapping[str, Any]
     return con.execute(query) if params is None else con.execute(query, params)
 
 
+def _fold_replayed_wal(con: Any, path: str) -> None:
+    """Checkpoint a DuckDB WAL that this open has just replayed.
+
+    A WAL at open means the last holder died with commits not yet in the file. DuckDB 1.4
+    replays it, but a connection that then closes without writing drops the replayed rows
+    from every unique index: the rows stay, but ``WHERE run_id = ?`` no longer finds them
+    and their keys can be stored twice (docs/architecture.md, "Which DuckDB"). An explicit
+    checkpoint writes the replayed rows and their index entries into the file first.
+    """
+    import duckdb
+
+    if not os.path.exists(path + ".wal"):
+        return
+    try:
+        con.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        raise StoreCorruptError(
+            f"cannot fold the write-ahead log '{path}.wal' of a process that died into the store: {exc}; "
+            "nothing was changed. Free disk space if it is full, then open the store again."
+        ) from exc
+
+
 class StoreConnector(Protocol):
     """What the store code needs from its connection source: the single file's
     ``Connector`` or a lake's ``LakeConnector`` (``store.lake_store``)."""
@@ -317,6 +339,11 @@ class Connector:
                     ) from exc
             self.opens += 1
             self._opened_at = time.monotonic()
+            try:
+                _fold_replayed_wal(con, self.path)
+            except BaseException:
+                con.close()
+                raise
             if first:
                 try:
                     self.schema_version = ensure_schema(con, self.path)

@@ -37,6 +37,7 @@ from tracklite.store import logged_models as _logged
 from tracklite.store.artifacts import ARTIFACT_SCHEME, artifact_root
 from tracklite.store.base import TrackingStore
 from tracklite.store.connection import Connector, StoreConnector, execute_read
+from tracklite.store.integrity import IndexProblem, check_unique_indexes, repair_unique_indexes
 from tracklite.store.metric_sink import MetricSink
 from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_runs, read_tables
 
@@ -865,6 +866,25 @@ class DuckDBStore(TrackingStore):
         # Give the freed blocks back: DuckDB reuses them, but only a checkpoint writes the file anew.
         with self.connector.connect() as con:
             con.execute("CHECKPOINT")
+
+    def check_indexes(self) -> list[IndexProblem]:
+        """Unique indexes that miss rows of their table or let a key be stored twice.
+
+        Returns:
+            One problem per damaged index (``store.integrity``); empty when all are sound.
+        """
+        with self._read() as con:
+            return check_unique_indexes(con)
+
+    def repair_indexes(self) -> list[IndexProblem]:
+        """Rebuild damaged unique indexes in one transaction; a key stored twice keeps one
+        row and the others go to ``set_aside_rows``.
+
+        Returns:
+            The problems that were repaired.
+        """
+        with self._write() as con:
+            return repair_unique_indexes(con)
 
     def stats(self) -> dict[str, Any]:
         """Sizes and counts for ``tracklite doctor``; logs are listed before this open recovers any."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from tracklite.errors import StoreCorruptError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _V1 = """
 CREATE TABLE schema_info (
@@ -344,6 +344,27 @@ def _migrate_to_7(con: Any) -> None:
     con.execute(_V7)
 
 
+# Version 8: rows a repair had to take out of a table (a key stored twice while its unique
+# index had lost entries, DuckDB 1.4), kept as JSON; and the repair itself, once, for stores
+# that tracklite 0.1 on DuckDB 1.4.4 may have damaged (``store.integrity``).
+_V8 = """
+CREATE TABLE set_aside_rows (
+    table_name VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    row_json VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    set_aside_time BIGINT NOT NULL
+);
+"""
+
+
+def _migrate_to_8(con: Any) -> None:
+    from tracklite.store.integrity import repair_unique_indexes
+
+    con.execute(_V8)
+    repair_unique_indexes(con)
+
+
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: _migrate_to_1,
     2: _migrate_to_2,
@@ -352,6 +373,7 @@ MIGRATIONS: dict[int, Callable[[Any], None]] = {
     5: _migrate_to_5,
     6: _migrate_to_6,
     7: _migrate_to_7,
+    8: _migrate_to_8,
 }
 
 

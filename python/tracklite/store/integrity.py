@@ -1,0 +1,178 @@
+"""Checking and rebuilding the store file's unique indexes.
+
+DuckDB 1.4 can lose a unique index's entries for rows it replayed from a WAL (the open
+path now prevents it: ``connection._fold_replayed_wal``). A row that lost its entry is
+still in the table, but a lookup by its key (``WHERE run_id = ?``) misses it and the key
+can be inserted again. ``tracklite doctor`` reports such indexes with
+:func:`check_unique_indexes`; ``tracklite doctor --repair`` and the migration to schema
+version 8 rebuild them with :func:`repair_unique_indexes`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from tracklite.store.schema import quote_identifier
+
+# Keys per lookup: the index serves an IN list of this many constants in one statement.
+_LOOKUP_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class IndexProblem:
+    """What is wrong with one unique index.
+
+    Attributes:
+        index: The index's name.
+        table: The table it belongs to.
+        column: The indexed column.
+        unreachable: Keys whose rows a lookup through the index does not find.
+        duplicates: Keys stored in more than one row.
+    """
+
+    index: str
+    table: str
+    column: str
+    unreachable: list[str]
+    duplicates: list[str]
+
+    def describe(self) -> str:
+        """One line for ``tracklite doctor``."""
+        parts = []
+        if self.unreachable:
+            parts.append(
+                f"{len(self.unreachable)} row(s) not found by their {self.column} ({_sample(self.unreachable)})"
+            )
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} {self.column} value(s) stored twice ({_sample(self.duplicates)})")
+        return f"{self.table}: " + "; ".join(parts)
+
+
+def _sample(keys: list[str]) -> str:
+    return ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
+
+
+def _unique_indexes(con: Any) -> list[tuple[str, str, str, str]]:
+    """(index, table, column, CREATE statement) of every single-column unique index in the
+    store's own catalog (a lake has none)."""
+    rows = con.execute(
+        "SELECT index_name, table_name, expressions, sql FROM duckdb_indexes() "
+        "WHERE is_unique AND NOT is_primary AND schema_name = 'main' AND database_name = current_database() "
+        "ORDER BY table_name, index_name"
+    ).fetchall()
+    found = []
+    for index, table, expressions, sql in rows:
+        # DuckDB 1.4 gives the indexed expressions as text, "[run_id]"; later versions as a list.
+        columns = expressions.strip("[]").split(",") if isinstance(expressions, str) else list(expressions)
+        if len(columns) == 1:
+            found.append((index, table, str(columns[0]).strip().strip("'").strip('"'), sql))
+    return found
+
+
+@contextmanager
+def _index_lookups(con: Any) -> Iterator[None]:
+    # An equality or IN filter on an indexed column is answered by the index alone, so a key
+    # whose entry is missing comes back empty (a scan or a join would find the row anyway).
+    # DuckDB takes the index for at most `index_scan_max_count` keys or a share of the table.
+    con.execute(f"SET index_scan_max_count = {_LOOKUP_BATCH}")
+    con.execute("SET index_scan_percentage = 1.0")
+    try:
+        yield
+    finally:
+        con.execute("RESET index_scan_max_count")
+        con.execute("RESET index_scan_percentage")
+
+
+def _look_up(con: Any, table: str, column: str, keys: list[str], select: str) -> list[tuple[Any, ...]]:
+    """``select`` of the rows the index finds for ``keys`` (inside ``_index_lookups``)."""
+    marks = ", ".join("?" * len(keys))
+    return list(con.execute(f"SELECT {select} FROM {table} WHERE {column} IN ({marks})", keys).fetchall())
+
+
+def _check(con: Any, index: str, table: str, column: str) -> IndexProblem | None:
+    t, c = f"main.{quote_identifier(table)}", quote_identifier(column)
+    duplicates = [
+        r[0] for r in con.execute(f"SELECT {c} FROM {t} GROUP BY {c} HAVING count(*) > 1 ORDER BY 1").fetchall()
+    ]
+    keys = [r[0] for r in con.execute(f"SELECT DISTINCT {c} FROM {t} ORDER BY 1").fetchall()]
+    unreachable: list[str] = []
+    with _index_lookups(con):
+        for start in range(0, len(keys), _LOOKUP_BATCH):
+            batch = keys[start : start + _LOOKUP_BATCH]
+            found = {row[0] for row in _look_up(con, t, c, batch, f"{c}")}
+            unreachable.extend(k for k in batch if k not in found)
+    if not unreachable and not duplicates:
+        return None
+    return IndexProblem(index, table, column, unreachable, duplicates)
+
+
+def check_unique_indexes(con: Any) -> list[IndexProblem]:
+    """Every unique index whose table holds rows it does not find, or keys stored twice.
+
+    Args:
+        con: An open connection to the store file.
+
+    Returns:
+        One :class:`IndexProblem` per damaged index; empty when all are sound.
+    """
+    problems = []
+    for index, table, column, _ in _unique_indexes(con):
+        problem = _check(con, index, table, column)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def repair_unique_indexes(con: Any) -> list[IndexProblem]:
+    """Rebuild every damaged unique index; the caller holds a write transaction.
+
+    A key stored in several rows keeps the row its index finds (the one the store has
+    answered with since the damage), or else its first; the others are moved into
+    ``set_aside_rows`` as JSON, so nothing is lost.
+
+    Args:
+        con: A connection to the store file inside ``BEGIN``.
+
+    Returns:
+        The problems found and repaired.
+    """
+    problems = check_unique_indexes(con)
+    if not problems:
+        return []
+    sql = {index: create for index, _, _, create in _unique_indexes(con)}
+    now = int(time.time() * 1000)
+    for problem in problems:
+        t, c = f"main.{quote_identifier(problem.table)}", quote_identifier(problem.column)
+        doomed: list[int] = []
+        if problem.duplicates:
+            # Keep per key the row the index still finds (what the store has answered with
+            # since the damage), else the first; set the others aside.
+            with _index_lookups(con):
+                kept = dict(_look_up(con, t, c, problem.duplicates, f"{c}, rowid"))
+            rows = con.execute(
+                f"SELECT {c}, rowid FROM {t} WHERE list_contains(?::VARCHAR[], {c}) ORDER BY rowid",
+                [problem.duplicates],
+            ).fetchall()
+            for key, rowid in rows:
+                if kept.setdefault(key, rowid) != rowid:
+                    doomed.append(rowid)
+            con.execute(
+                f"INSERT INTO main.set_aside_rows SELECT ?, {c}, to_json(x)::VARCHAR, ?, ? FROM {t} x "
+                "WHERE list_contains(?::BIGINT[], rowid)",
+                [
+                    problem.table,
+                    f"a second row for the same {problem.column} (index {problem.index} rebuilt)",
+                    now,
+                    doomed,
+                ],
+            )
+        # Drop first: a delete through a damaged index would look for entries it lacks.
+        con.execute(f"DROP INDEX main.{quote_identifier(problem.index)}")
+        if doomed:
+            con.execute(f"DELETE FROM {t} WHERE list_contains(?::BIGINT[], rowid)", [doomed])
+        con.execute(sql[problem.index])
+    return problems
