@@ -190,6 +190,10 @@ def test_doctor_reports_damaged_indexes_and_repairs_them(tmp_path: Path) -> None
     # Since the damage, the store answers "not found" for those keys, so a user creates the
     # same user again: the key is now stored twice.
     UserStore(store).create_user("alice", "second-password")
+    tracklite.set_tracking_uri(store)
+    Client().create_registered_model("reg", description="the second")
+    Client().store.close()  # type: ignore[attr-defined]
+    tracklite.set_tracking_uri(None)
     con = duckdb.connect(store)
     lost_run = con.execute("SELECT run_id FROM runs WHERE experiment_id <> '0'").fetchone()[0]
     con.close()
@@ -199,7 +203,7 @@ def test_doctor_reports_damaged_indexes_and_repairs_them(tmp_path: Path) -> None
     assert "unique indexes  3 DAMAGED (rebuild them: `tracklite doctor --repair`)" in report.stdout
     assert "runs: 1 row(s) not found by their run_id" in report.stdout
     assert "users: 1 username value(s) stored twice ('alice')" in report.stdout
-    assert "registered_models: 1 row(s) not found by their name ('reg')" in report.stdout
+    assert "registered_models: 1 name value(s) stored twice ('reg')" in report.stdout
 
     repaired = _doctor(store, "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
@@ -209,15 +213,20 @@ def test_doctor_reports_damaged_indexes_and_repairs_them(tmp_path: Path) -> None
     client = Client(store)
     try:
         assert client.get_run(lost_run).info.run_id == lost_run
-        assert client.get_registered_model("reg").name == "reg"
+        assert client.get_registered_model("reg").description == "the second"
         users = UserStore(store)
         # The row the store has answered with since the damage stays; the other is set aside.
         assert users.authenticate("alice", "second-password")
         with pytest.raises(tracklite.ResourceAlreadyExists):
             users.create_user("alice", "third-password")
-        aside = client.store.sql("SELECT table_name, key, row_json FROM main.set_aside_rows").fetchall()  # type: ignore[attr-defined]
-        assert [(t, k) for t, k, _ in aside] == [("users", "alice")]
-        assert json.loads(aside[0][2])["username"] == "alice"
+        table = client.store.sql("SELECT table_name, key, row_json FROM main.set_aside_rows")  # type: ignore[attr-defined]
+        aside = [tuple(row.values()) for row in table.to_pylist()]
+        assert sorted((t, k) for t, k, _ in aside) == [("registered_models", "reg"), ("users", "alice")]
+        assert {json.loads(row)["username"] for t, _, row in aside if t == "users"} == {"alice"}
+        # docs/schema.md: a set-aside registered model comes back under another name.
+        recover = (Path(__file__).parent.parent / "docs" / "schema.md").read_text().split("```sql\n")[1].split("```")[0]
+        client.store.sql(recover, allow_writes=True)  # type: ignore[attr-defined]
+        assert client.get_registered_model("reg (recovered)").description is None
     finally:
         client.store.close()  # type: ignore[attr-defined]
     for kind, key in (("runs", lost_run), ("users", "alice"), ("registered_models", "reg")):
@@ -234,9 +243,32 @@ def test_opening_a_store_damaged_before_schema_8_repairs_it(tmp_path: Path) -> N
     con.execute("DROP TABLE set_aside_rows")
     con.close()
 
-    client = Client(store)
+    # A new process, as after an upgrade: its first open migrates the file and repairs it.
+    opened = run_python(
+        "import sys; from tracklite import Client; c = Client(sys.argv[1]); "
+        "print(c.get_run(sys.argv[2]).info.run_id, c.store.check_indexes())",
+        store,
+        lost_run,
+    )
+    assert opened.stdout.split() == [lost_run, "[]"], opened.stderr
+    for kind, key in (("runs", lost_run), ("users", "alice"), ("registered_models", "reg")):
+        _assert_found_by_key(store, kind, key)
+
+
+def test_an_index_a_repair_left_dropped_is_created_at_the_next_open(tmp_path: Path) -> None:
+    """A repair that died between its two transactions (index dropped, not yet recreated)."""
+    store, _ = _new_store(tmp_path)
+    con = duckdb.connect(store)
+    con.execute("DROP INDEX users_username")
+    con.close()
+    # A new process's first open recreates the index.
+    _run(
+        "import sys; from tracklite.server.auth import UserStore; UserStore(sys.argv[1]).create_user('bob', 'pw-1234')",
+        store,
+    )
+    con = duckdb.connect(store)
     try:
-        assert client.get_run(lost_run).info.run_id == lost_run  # the open migrated and repaired
-        assert client.store.check_indexes() == []  # type: ignore[attr-defined]
+        assert con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name = 'users_username'").fetchone()[0]
     finally:
-        client.store.close()  # type: ignore[attr-defined]
+        con.close()
+    _assert_found_by_key(store, "users", "bob")

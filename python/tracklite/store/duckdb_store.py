@@ -877,13 +877,13 @@ class DuckDBStore(TrackingStore):
             return check_unique_indexes(con)
 
     def repair_indexes(self) -> list[IndexProblem]:
-        """Rebuild damaged unique indexes in one transaction; a key stored twice keeps one
-        row and the others go to ``set_aside_rows``.
+        """Rebuild damaged unique indexes; a key stored twice keeps one row and the others
+        go to ``set_aside_rows``.
 
         Returns:
             The problems that were repaired.
         """
-        with self._write() as con:
+        with self._read() as con:  # the repair takes its own transactions
             return repair_unique_indexes(con)
 
     def stats(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tracklite.store.schema import quote_identifier
+from tracklite.store.schema import UNIQUE_INDEXES, quote_identifier
 
 # Keys per lookup: the index serves an IN list of this many constants in one statement.
 _LOOKUP_BATCH = 10_000
@@ -56,21 +56,29 @@ def _sample(keys: list[str]) -> str:
     return ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
 
 
-def _unique_indexes(con: Any) -> list[tuple[str, str, str, str]]:
-    """(index, table, column, CREATE statement) of every single-column unique index in the
-    store's own catalog (a lake has none)."""
-    rows = con.execute(
-        "SELECT index_name, table_name, expressions, sql FROM duckdb_indexes() "
-        "WHERE is_unique AND NOT is_primary AND schema_name = 'main' AND database_name = current_database() "
-        "ORDER BY table_name, index_name"
-    ).fetchall()
-    found = []
-    for index, table, expressions, sql in rows:
-        # DuckDB 1.4 gives the indexed expressions as text, "[run_id]"; later versions as a list.
-        columns = expressions.strip("[]").split(",") if isinstance(expressions, str) else list(expressions)
-        if len(columns) == 1:
-            found.append((index, table, str(columns[0]).strip().strip("'").strip('"'), sql))
-    return found
+def _present(con: Any) -> set[str]:
+    """The names of the unique indexes in the store's own catalog (a lake has none)."""
+    return {
+        row[0]
+        for row in con.execute(
+            "SELECT index_name FROM duckdb_indexes() WHERE is_unique AND schema_name = 'main' "
+            "AND database_name = current_database()"
+        ).fetchall()
+    }
+
+
+def _create(con: Any, index: str) -> None:
+    table, column = UNIQUE_INDEXES[index]
+    con.execute(
+        f"CREATE UNIQUE INDEX {quote_identifier(index)} ON main.{quote_identifier(table)} ({quote_identifier(column)})"
+    )
+
+
+def restore_unique_indexes(con: Any) -> None:
+    """Create the unique indexes a repair dropped and could not recreate (it died between
+    its two transactions). The caller holds the store file, outside any transaction."""
+    for index in UNIQUE_INDEXES.keys() - _present(con):
+        _create(con, index)
 
 
 @contextmanager
@@ -120,7 +128,10 @@ def check_unique_indexes(con: Any) -> list[IndexProblem]:
         One :class:`IndexProblem` per damaged index; empty when all are sound.
     """
     problems = []
-    for index, table, column, _ in _unique_indexes(con):
+    present = _present(con)
+    for index, (table, column) in UNIQUE_INDEXES.items():
+        if index not in present:
+            continue
         problem = _check(con, index, table, column)
         if problem is not None:
             problems.append(problem)
@@ -128,29 +139,29 @@ def check_unique_indexes(con: Any) -> list[IndexProblem]:
 
 
 def repair_unique_indexes(con: Any) -> list[IndexProblem]:
-    """Rebuild every damaged unique index; the caller holds a write transaction.
+    """Rebuild every damaged unique index.
 
     A key stored in several rows keeps the row its index finds (the one the store has
     answered with since the damage), or else its first; the others are moved into
-    ``set_aside_rows`` as JSON, so nothing is lost.
+    ``set_aside_rows`` as JSON, so nothing is lost. Each index takes two transactions,
+    because DuckDB cannot drop and create an index of one name in one: the first sets rows
+    aside and drops the index, the second creates it anew. A process that dies between the
+    two leaves the store without that index, and the next open creates it
+    (:func:`restore_unique_indexes`).
 
     Args:
-        con: A connection to the store file inside ``BEGIN``.
+        con: A connection to the store file, outside any transaction.
 
     Returns:
         The problems found and repaired.
     """
     problems = check_unique_indexes(con)
-    if not problems:
-        return []
-    sql = {index: create for index, _, _, create in _unique_indexes(con)}
     now = int(time.time() * 1000)
     for problem in problems:
         t, c = f"main.{quote_identifier(problem.table)}", quote_identifier(problem.column)
         doomed: list[int] = []
         if problem.duplicates:
-            # Keep per key the row the index still finds (what the store has answered with
-            # since the damage), else the first; set the others aside.
+            # Keep per key the row the index still finds, else the first; set the others aside.
             with _index_lookups(con):
                 kept = dict(_look_up(con, t, c, problem.duplicates, f"{c}, rowid"))
             rows = con.execute(
@@ -160,19 +171,26 @@ def repair_unique_indexes(con: Any) -> list[IndexProblem]:
             for key, rowid in rows:
                 if kept.setdefault(key, rowid) != rowid:
                     doomed.append(rowid)
-            con.execute(
-                f"INSERT INTO main.set_aside_rows SELECT ?, {c}, to_json(x)::VARCHAR, ?, ? FROM {t} x "
-                "WHERE list_contains(?::BIGINT[], rowid)",
-                [
-                    problem.table,
-                    f"a second row for the same {problem.column} (index {problem.index} rebuilt)",
-                    now,
-                    doomed,
-                ],
-            )
-        # Drop first: a delete through a damaged index would look for entries it lacks.
-        con.execute(f"DROP INDEX main.{quote_identifier(problem.index)}")
-        if doomed:
-            con.execute(f"DELETE FROM {t} WHERE list_contains(?::BIGINT[], rowid)", [doomed])
-        con.execute(sql[problem.index])
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if doomed:
+                con.execute(
+                    f"INSERT INTO main.set_aside_rows SELECT ?, {c}, to_json(x)::VARCHAR, ?, ? FROM {t} x "
+                    "WHERE list_contains(?::BIGINT[], rowid)",
+                    [
+                        problem.table,
+                        f"a second row for the same {problem.column}; index {problem.index} rebuilt",
+                        now,
+                        doomed,
+                    ],
+                )
+            # Drop first: a delete through a damaged index would look for entries it lacks.
+            con.execute(f"DROP INDEX main.{quote_identifier(problem.index)}")
+            if doomed:
+                con.execute(f"DELETE FROM {t} WHERE list_contains(?::BIGINT[], rowid)", [doomed])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        _create(con, problem.index)
     return problems

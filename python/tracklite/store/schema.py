@@ -345,8 +345,8 @@ def _migrate_to_7(con: Any) -> None:
 
 
 # Version 8: rows a repair had to take out of a table (a key stored twice while its unique
-# index had lost entries, DuckDB 1.4), kept as JSON; and the repair itself, once, for stores
-# that tracklite 0.1 on DuckDB 1.4.4 may have damaged (``store.integrity``).
+# index had lost entries, DuckDB 1.4), kept as JSON. Stores tracklite 0.1 on DuckDB 1.4.4
+# may have damaged are repaired once after this migration (``ensure_schema``).
 _V8 = """
 CREATE TABLE set_aside_rows (
     table_name VARCHAR NOT NULL,
@@ -359,10 +359,17 @@ CREATE TABLE set_aside_rows (
 
 
 def _migrate_to_8(con: Any) -> None:
-    from tracklite.store.integrity import repair_unique_indexes
-
     con.execute(_V8)
-    repair_unique_indexes(con)
+
+
+# The unique indexes the migrations above create, by name: (table, column). A repair
+# drops and recreates them (``store.integrity``).
+UNIQUE_INDEXES: dict[str, tuple[str, str]] = {
+    "runs_run_id": ("runs", "run_id"),
+    "logged_models_model_id": ("logged_models", "model_id"),
+    "registered_models_name": ("registered_models", "name"),
+    "users_username": ("users", "username"),
+}
 
 
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
@@ -435,7 +442,9 @@ def ensure_schema(con: Any, path: str) -> int:
     """Create or migrate the schema of the store at ``path`` in one transaction.
 
     A new file gets every migration in order; a file of an older version gets the ones it
-    lacks (a version 1 store gains the ``views`` schema), all or none of them.
+    lacks (a version 1 store gains the ``views`` schema), all or none of them. A store
+    older than version 8 then has its unique indexes checked and repaired; a current one
+    gets back a unique index that an interrupted repair left dropped.
 
     Returns:
         The schema version after migration.
@@ -443,8 +452,11 @@ def ensure_schema(con: Any, path: str) -> int:
     Raises:
         StoreCorruptError: if the file was written by a newer tracklite.
     """
+    from tracklite.store.integrity import repair_unique_indexes, restore_unique_indexes
+
     version = current_version(con)
     if version == SCHEMA_VERSION:
+        restore_unique_indexes(con)
         return version
     if version > SCHEMA_VERSION:
         raise StoreCorruptError(
@@ -462,6 +474,8 @@ def ensure_schema(con: Any, path: str) -> int:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    if 0 < version < 8:
+        repair_unique_indexes(con)  # once, for what tracklite 0.1 on DuckDB 1.4.4 may have damaged
     # Fold the migration's updates into the file now: updated columns scan slower until then.
     con.execute("CHECKPOINT")
     return SCHEMA_VERSION
