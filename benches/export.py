@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         "tracklite export benchmark: export_mlruns beside MLflow writing its file store, and import_mlruns beside "
         "mlflow migrate-filestore, one run on this machine",
         f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}",
-        f"versions: tracklite {metadata.version('tracklite')}, mlflow {metadata.version('mlflow')}",
+        f"versions: tracklite {metadata.version('tracklite')}, duckdb {metadata.version('duckdb')}, "
+        f"mlflow {metadata.version('mlflow')}",
         f"data: {runs} runs x {METRICS} metrics x {STEPS} steps; tracklite store built in {built['build_s']:.1f} s "
         f"(not counted); total {time.perf_counter() - started:.0f} s",
         "ratio = tracklite / MLflow",

@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     from importlib import metadata
 
-    versions = ", ".join(f"{d} {metadata.version(d)}" for d in ("tracklite", "mlflow", "pandas", "numpy"))
+    versions = ", ".join(f"{d} {metadata.version(d)}" for d in ("tracklite", "duckdb", "mlflow", "pandas", "numpy"))
     print("enforcement ...", file=sys.stderr)
     res: dict[str, Any] = {"versions": versions, "repeat": repeat, "enforcement": bench_enforcement(rows, repeat)}
     res["log_load"] = {}

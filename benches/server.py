@@ -815,7 +815,7 @@ def versions() -> str:
     import importlib.metadata as md
 
     parts = []
-    for pkg in ("tracklite", "mlflow", "starlette", "uvicorn", "playwright"):
+    for pkg in ("tracklite", "duckdb", "mlflow", "starlette", "uvicorn", "playwright"):
         try:
             parts.append(f"{pkg} {md.version(pkg)}")
         except md.PackageNotFoundError:

@@ -424,7 +424,7 @@ def versions() -> str:
     import importlib.metadata as md
 
     parts = []
-    for pkg in ("tracklite", "mlflow", "scikit-learn", "pandas", "numpy", "uvicorn", "starlette", "fastapi"):
+    for pkg in ("tracklite", "duckdb", "mlflow", "scikit-learn", "pandas", "numpy", "uvicorn", "starlette", "fastapi"):
         try:
             parts.append(f"{pkg} {md.version(pkg)}")
         except md.PackageNotFoundError:

@@ -156,6 +156,7 @@ def test_version_5_migration_keys_params_and_tags_by_run_key(tmp_path: Path) -> 
     con.execute("DROP VIEW views.run_inputs")  # and without version 7's tables
     for name in ("run_inputs", "users", "experiment_permissions", "registered_model_permissions"):
         con.execute(f"DROP TABLE main.{name}")
+    con.execute("DROP TABLE main.set_aside_rows")  # and version 8's
     con.close()
     client = Client(path)
     found = client.search_runs(["0"], "params.lr = '0.1' AND tags.team = 'a'")
