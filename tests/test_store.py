@@ -169,3 +169,17 @@ def test_version_5_migration_keys_params_and_tags_by_run_key(tmp_path: Path) -> 
             assert con.execute(f"SELECT count(*) FROM {table} WHERE run_key IS NULL").fetchall() == [(0,)]
     finally:
         con.close()
+
+
+def test_reads_with_parameters_never_run_as_relations() -> None:
+    """DuckDB 1.4 materialises a relation with parameters through Python objects, 200x
+    slower than ``execute`` (docs/architecture.md): the store reads through
+    ``connection.execute_read`` only."""
+    package = Path(__file__).parent.parent / "python" / "tracklite"
+    offenders = [
+        f"{path.relative_to(package)}:{n}"
+        for path in package.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\.sql\([^)]*params\s*=", line)
+    ]
+    assert offenders == []
