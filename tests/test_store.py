@@ -180,6 +180,6 @@ def test_reads_with_parameters_never_run_as_relations() -> None:
         f"{path.relative_to(package)}:{n}"
         for path in package.rglob("*.py")
         for n, line in enumerate(path.read_text().splitlines(), 1)
-        if re.search(r"\.sql\([^)]*params\s*=", line)
+        if re.search(r"\.sql\([^)]*params\s*=", line) and "``" not in line  # not in a docstring
     ]
     assert offenders == []
