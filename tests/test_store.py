@@ -183,3 +183,44 @@ def test_reads_with_parameters_never_run_as_relations() -> None:
         if re.search(r"\.sql\([^)]*params\s*=", line) and "``" not in line  # not in a docstring
     ]
     assert offenders == []
+
+
+@pytest.mark.file_only
+def test_a_runs_table_split_by_many_opens_is_rewritten_whole(tmp_path: Path) -> None:
+    """DuckDB 1.4 starts a row group per checkpoint for an indexed table (store/compaction.py)."""
+    path = str(tmp_path / "frag.duckdb")
+    client = Client(path)
+    created = []
+    for _ in range(40):  # each open creates a run, each close checkpoints
+        created.append(client.create_run("0").info.run_id)
+        client.store.connector.close()  # type: ignore[attr-defined]
+    _STORES.pop(path).close()  # type: ignore[attr-defined]
+
+    def groups() -> int:
+        con = duckdb.connect(path)
+        try:
+            return int(
+                con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('runs')").fetchone()[0]
+            )
+        finally:
+            con.close()
+
+    assert groups() > 17
+    con = duckdb.connect(path)
+    before = con.execute("SELECT * FROM runs ORDER BY rowid").fetchall()
+    con.close()
+
+    client = Client(path)  # a new process's first open rewrites the table
+    try:
+        assert [client.get_run(r).info.run_id for r in created] == created
+    finally:
+        _STORES.pop(path).close()  # type: ignore[attr-defined]
+    assert groups() == 1
+    con = duckdb.connect(path)
+    try:
+        assert con.execute("SELECT * FROM runs ORDER BY rowid").fetchall() == before  # same rows, same order
+        assert con.execute("SELECT count(*) FROM views.runs").fetchone()[0] == 40
+        with pytest.raises(duckdb.ConstraintException):  # the unique index is back
+            con.execute("INSERT INTO runs SELECT * FROM runs LIMIT 1")
+    finally:
+        con.close()

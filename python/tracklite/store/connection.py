@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from tracklite.errors import StoreCorruptError, StoreLockedError
+from tracklite.store.compaction import compact_fragmented
 from tracklite.store.schema import ensure_schema
 
 DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("TRACKLITE_LOCK_TIMEOUT", "120"))
@@ -37,6 +38,9 @@ MAX_HOLD_S = float(os.environ.get("TRACKLITE_MAX_HOLD", "0.1"))
 # With no tracklite process waiting, a busy process still lets go this often, for clients
 # such as the duckdb shell that cannot say they are waiting.
 MAX_HOLD_UNCONTENDED_S = 2.0
+# How often a long-lived process looks for tables split into many row groups (DuckDB 1.4;
+# store/compaction.py); every process also looks at its first open.
+COMPACT_EVERY_OPENS = 200
 
 
 _LIVE_CONNECTORS: weakref.WeakSet[Connector] = weakref.WeakSet()
@@ -344,12 +348,14 @@ class Connector:
             except BaseException:
                 con.close()
                 raise
-            if first:
-                try:
+            try:
+                if first:
                     self.schema_version = ensure_schema(con, self.path)
-                except BaseException:
-                    con.close()
-                    raise
+                if first or self.opens % COMPACT_EVERY_OPENS == 0:
+                    compact_fragmented(con)
+            except BaseException:
+                con.close()
+                raise
             return con
         except BaseException:
             self._end_turn()

@@ -67,7 +67,8 @@ def _present(con: Any) -> set[str]:
     }
 
 
-def _create(con: Any, index: str) -> None:
+def create_unique_index(con: Any, index: str) -> None:
+    """Create the unique index ``index`` of ``schema.UNIQUE_INDEXES``."""
     table, column = UNIQUE_INDEXES[index]
     con.execute(
         f"CREATE UNIQUE INDEX {quote_identifier(index)} ON main.{quote_identifier(table)} ({quote_identifier(column)})"
@@ -78,7 +79,7 @@ def restore_unique_indexes(con: Any) -> None:
     """Create the unique indexes a repair dropped and could not recreate (it died between
     its two transactions). The caller holds the store file, outside any transaction."""
     for index in UNIQUE_INDEXES.keys() - _present(con):
-        _create(con, index)
+        create_unique_index(con, index)
 
 
 @contextmanager
@@ -192,5 +193,5 @@ def repair_unique_indexes(con: Any) -> list[IndexProblem]:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        _create(con, problem.index)
+        create_unique_index(con, problem.index)
     return problems
