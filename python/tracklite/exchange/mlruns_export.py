@@ -44,11 +44,13 @@ FILE_STORE_NOTE = "MLflow 3.13+ reads a file store only with MLFLOW_ALLOW_FILE_S
 POINTS_PER_QUERY = 250_000
 
 # The sort carries only numbers; the lines are formatted as the sorted rows stream out.
+# The range of run keys lets the scan skip row groups; the series list is joined as a set
+# (a list parameter in list_contains is searched row by row on DuckDB 1.4: 1.8x slower).
 _METRIC_LINES_SQL = """
 SELECT series, ts::VARCHAR || ' ' || value::VARCHAR || ' ' || step::VARCHAR || chr(10) AS line
 FROM (
     SELECT (run_key::BIGINT << 32) + key_id AS series, timestamp AS ts, value, step FROM metrics
-    WHERE list_contains(?, run_key) AND list_contains(?, (run_key::BIGINT << 32) + key_id)
+    WHERE run_key BETWEEN ? AND ? AND (run_key::BIGINT << 32) + key_id IN (SELECT unnest(?::BIGINT[]))
     ORDER BY run_key, key_id, step, timestamp
 )
 """
@@ -255,7 +257,8 @@ def _write_series(store: Any, tree: _Tree, series: list[int], paths: dict[int, P
     current: tuple[int, Any] | None = None  # (series, open file)
     try:
         with store._read() as con:
-            for batch in execute_read(con, _METRIC_LINES_SQL, [run_keys, series]).fetch_record_batch(LINE_BATCH):
+            result = execute_read(con, _METRIC_LINES_SQL, [run_keys[0], run_keys[-1], series])
+            for batch in result.fetch_record_batch(LINE_BATCH):
                 if batch.num_rows == 0:
                     continue
                 ids = batch.column(0).to_numpy()
