@@ -165,8 +165,17 @@ def run(worker: str, tmp: Path, runs: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="100 runs instead of 1,000")
+    ap.add_argument(
+        "--reuse-mlflow",
+        metavar="JSON",
+        help="take MLflow's rows from an earlier run's raw results (its two steps take ~35 minutes here); "
+        "tracklite then imports its own tree, which holds the same data",
+    )
     args = ap.parse_args(argv)
     runs = 100 if args.quick else 1000
+    earlier = json.loads(Path(args.reuse_mlflow).read_text()) if args.reuse_mlflow else None
+    if earlier is not None and earlier["runs"] != runs:
+        raise SystemExit(f"{args.reuse_mlflow} holds a run of {earlier['runs']} runs, not {runs}")
     points = runs * METRICS * STEPS
     base = Path(tempfile.mkdtemp(prefix="export-bench-"))
     started = time.perf_counter()
@@ -179,13 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         print("tracklite export ...", file=sys.stderr)
         tl = run("tracklite", tl_dir, runs)
         tl["lines"] = _metric_lines(tl_dir / "mlruns")
-        print("MLflow writing its file store ...", file=sys.stderr)
-        ml = run("mlflow", ml_dir, runs)
-        ml["lines"] = _metric_lines(ml_dir / "mlruns")
-        print("tracklite importing MLflow's tree ...", file=sys.stderr)
-        tl_in = run("tracklite-import", ml_dir, runs)
-        print("mlflow migrate-filestore of the same tree ...", file=sys.stderr)
-        ml_in = run("mlflow-import", ml_dir, runs)
+        if earlier is None:
+            print("MLflow writing its file store ...", file=sys.stderr)
+            ml = run("mlflow", ml_dir, runs)
+            ml["lines"] = _metric_lines(ml_dir / "mlruns")
+            print("tracklite importing MLflow's tree ...", file=sys.stderr)
+            tl_in = run("tracklite-import", ml_dir, runs)
+            print("mlflow migrate-filestore of the same tree ...", file=sys.stderr)
+            ml_in = run("mlflow-import", ml_dir, runs)
+        else:
+            ml, ml_in = earlier["mlflow"], earlier["mlflow_import"]
+            print("tracklite importing its own tree (MLflow's rows reused) ...", file=sys.stderr)
+            tl_in = run("tracklite-import", tl_dir, runs)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     for name, res in (("tracklite", tl), ("MLflow", ml)):
@@ -223,12 +237,15 @@ def main(argv: list[str] | None = None) -> int:
         f"mlflow {metadata.version('mlflow')}",
         f"data: {runs} runs x {METRICS} metrics x {STEPS} steps; tracklite store built in {built['build_s']:.1f} s "
         f"(not counted); total {time.perf_counter() - started:.0f} s",
-        "ratio = tracklite / MLflow",
+        "ratio = tracklite / MLflow"
+        + (f"; MLflow's rows are reused from {args.reuse_mlflow} (--reuse-mlflow)" if earlier else ""),
         "",
         *tracking.text_table(headers, body, {2, 3, 4, 5}, [row[0] for row in body]),
         "",
         f"raw results: {OUT.relative_to(ROOT)}",
-        "command: python benches/export.py" + (" --quick" if args.quick else ""),
+        "command: python benches/export.py"
+        + (" --quick" if args.quick else "")
+        + (f" --reuse-mlflow {args.reuse_mlflow}" if earlier else ""),
     ]
     OUT.parent.mkdir(exist_ok=True)
     raw = {
