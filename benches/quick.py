@@ -5,7 +5,7 @@ got slower shows at once, long before the full benchmarks are re-run.
 
 Usage::
 
-    python benches/quick.py              # ~4 minutes on 2 cores
+    python benches/quick.py              # 1-3 minutes on 2 cores
     python benches/quick.py --runs 2000  # a smaller store for the reads (figures not comparable)
 
 What it runs, each part in fresh processes (tracklite only, no peers):
