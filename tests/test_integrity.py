@@ -272,3 +272,29 @@ def test_an_index_a_repair_left_dropped_is_created_at_the_next_open(tmp_path: Pa
     finally:
         con.close()
     _assert_found_by_key(store, "users", "bob")
+
+
+def test_an_index_left_dropped_over_a_key_stored_twice_is_restored_and_the_store_opens(tmp_path: Path) -> None:
+    """The store must open whatever a dead repair or rewrite left: the newest row stays."""
+    store, _ = _new_store(tmp_path)
+    _run(
+        "import sys; from tracklite.server.auth import UserStore; UserStore(sys.argv[1]).create_user('bob', 'pw-1')",
+        store,
+    )
+    con = duckdb.connect(store)
+    con.execute("DROP INDEX users_username")
+    con.execute("INSERT INTO users SELECT username, 'newer-hash', is_admin, created_at + 1 FROM users")
+    con.close()
+    opened = run_python(
+        "import sys; from tracklite import Client; c = Client(sys.argv[1]); "
+        "print(c.store.check_indexes(), c.store.sql('SELECT count(*) AS n FROM main.set_aside_rows').to_pylist())",
+        store,
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.split("\n")[0] == "[] [{'n': 1}]"
+    con = duckdb.connect(store)
+    try:
+        assert con.execute("SELECT password_hash FROM users").fetchall() == [("newer-hash",)]
+    finally:
+        con.close()
+    _assert_found_by_key(store, "users", "bob")

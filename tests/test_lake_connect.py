@@ -71,3 +71,38 @@ def test_an_unreachable_catalog_is_a_clear_error(tmp_path: Path) -> None:
     uri = f"ducklake:postgresql://nobody@127.0.0.1:{free_port()}/none?data_path={tmp_path}"
     with pytest.raises(TrackliteError, match=r"Cannot open the lake ducklake:postgresql://nobody@127\.0\.0\.1"):
         attach(duckdb.connect(), parse_lake_uri(uri))
+
+
+_LAKE_AT_7 = """
+import sys, tracklite
+from tracklite.store import get_store
+uri = sys.argv[1]
+tracklite.set_tracking_uri(uri)
+with tracklite.start_run():
+    tracklite.log_param("a", "1")
+store = get_store(uri)
+with store.connector.transaction() as con:  # as tracklite 0.1 (schema 7) left it
+    con.execute("DELETE FROM schema_info WHERE version = 8")
+    con.execute("DROP TABLE set_aside_rows")
+store.close()
+"""
+
+_OPEN_LAKE = """
+import sys, tracklite
+from tracklite.store import get_store
+with get_store(sys.argv[1]).connector.connect() as con:
+    print(con.execute("SELECT max(version) FROM schema_info").fetchone()[0],
+          con.execute("SELECT count(*) FROM set_aside_rows").fetchone()[0])
+print(len(tracklite.Client(sys.argv[1]).search_runs(["0"])))
+"""
+
+
+def test_a_lake_of_schema_7_is_migrated_in_place(tmp_path: Path) -> None:
+    from conftest import run_python
+
+    uri = f"ducklake:{tmp_path / 'catalog.ducklake'}?data_path={tmp_path / 'data'}"
+    made = run_python(_LAKE_AT_7, uri)
+    assert made.returncode == 0, made.stderr
+    opened = run_python(_OPEN_LAKE, uri)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.split() == ["8", "0", "1"]

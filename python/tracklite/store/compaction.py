@@ -21,7 +21,7 @@ import math
 import re
 from typing import Any
 
-from tracklite.store.integrity import create_unique_index
+from tracklite.store.integrity import create_unique_index, duplicate_keys
 from tracklite.store.schema import UNIQUE_INDEXES, quote_identifier
 
 ROW_GROUP_SIZE = 122_880  # DuckDB's rows per full row group
@@ -90,7 +90,13 @@ def compact_fragmented(con: Any) -> list[str]:
     Returns:
         The tables rewritten.
     """
-    tables = fragmented_tables(con)
+    # A table holding a key twice (its index damaged) is left for `tracklite doctor --repair`,
+    # which knows which row the store has been answering with.
+    tables = [
+        table
+        for table in fragmented_tables(con)
+        if not any(duplicate_keys(con, t, column) for t, column in UNIQUE_INDEXES.values() if t == table)
+    ]
     for table in tables:
         compact(con, table)
     if tables:

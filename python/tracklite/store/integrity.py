@@ -75,10 +75,54 @@ def create_unique_index(con: Any, index: str) -> None:
     )
 
 
+def duplicate_keys(con: Any, table: str, column: str) -> list[str]:
+    """The values of ``column`` stored in more than one row of ``table`` (a scan, not the index)."""
+    t, c = f"main.{quote_identifier(table)}", quote_identifier(column)
+    return [r[0] for r in con.execute(f"SELECT {c} FROM {t} GROUP BY {c} HAVING count(*) > 1 ORDER BY 1").fetchall()]
+
+
+def _set_aside(con: Any, index: str, doomed: list[int], *, drop_index: bool) -> None:
+    """Move the rows ``doomed`` (rowids) of ``index``'s table into ``set_aside_rows`` in one
+    transaction, dropping the index in it first when asked."""
+    table, column = UNIQUE_INDEXES[index]
+    t, c = f"main.{quote_identifier(table)}", quote_identifier(column)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if doomed:
+            con.execute(
+                f"INSERT INTO main.set_aside_rows SELECT ?, {c}, to_json(x)::VARCHAR, ?, ? FROM {t} x "
+                "WHERE list_contains(?::BIGINT[], rowid)",
+                [table, f"a second row for the same {column}; index {index} rebuilt", int(time.time() * 1000), doomed],
+            )
+        if drop_index:
+            # Drop first: a delete through a damaged index would look for entries it lacks.
+            con.execute(f"DROP INDEX main.{quote_identifier(index)}")
+        if doomed:
+            con.execute(f"DELETE FROM {t} WHERE list_contains(?::BIGINT[], rowid)", [doomed])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def restore_unique_indexes(con: Any) -> None:
-    """Create the unique indexes a repair dropped and could not recreate (it died between
-    its two transactions). The caller holds the store file, outside any transaction."""
-    for index in UNIQUE_INDEXES.keys() - _present(con):
+    """Create the unique indexes a repair or a rewrite dropped and could not recreate (it
+    died between its transactions). With no index to say which row the store answered with,
+    a key stored twice keeps its newest row; the others go to ``set_aside_rows``. The caller
+    holds the store file, outside any transaction."""
+    for index in sorted(UNIQUE_INDEXES.keys() - _present(con)):
+        table, column = UNIQUE_INDEXES[index]
+        duplicates = duplicate_keys(con, table, column)
+        if duplicates:
+            t, c = f"main.{quote_identifier(table)}", quote_identifier(column)
+            rows = con.execute(
+                f"SELECT {c}, rowid FROM {t} WHERE list_contains(?::VARCHAR[], {c}) ORDER BY rowid DESC",
+                [duplicates],
+            ).fetchall()
+            kept: dict[str, int] = {}
+            _set_aside(
+                con, index, [rowid for key, rowid in rows if kept.setdefault(key, rowid) != rowid], drop_index=False
+            )
         create_unique_index(con, index)
 
 
@@ -104,9 +148,7 @@ def _look_up(con: Any, table: str, column: str, keys: list[str], select: str) ->
 
 def _check(con: Any, index: str, table: str, column: str) -> IndexProblem | None:
     t, c = f"main.{quote_identifier(table)}", quote_identifier(column)
-    duplicates = [
-        r[0] for r in con.execute(f"SELECT {c} FROM {t} GROUP BY {c} HAVING count(*) > 1 ORDER BY 1").fetchall()
-    ]
+    duplicates = duplicate_keys(con, table, column)
     keys = [r[0] for r in con.execute(f"SELECT DISTINCT {c} FROM {t} ORDER BY 1").fetchall()]
     unreachable: list[str] = []
     with _index_lookups(con):
@@ -157,7 +199,6 @@ def repair_unique_indexes(con: Any) -> list[IndexProblem]:
         The problems found and repaired.
     """
     problems = check_unique_indexes(con)
-    now = int(time.time() * 1000)
     for problem in problems:
         t, c = f"main.{quote_identifier(problem.table)}", quote_identifier(problem.column)
         doomed: list[int] = []
@@ -172,26 +213,6 @@ def repair_unique_indexes(con: Any) -> list[IndexProblem]:
             for key, rowid in rows:
                 if kept.setdefault(key, rowid) != rowid:
                     doomed.append(rowid)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if doomed:
-                con.execute(
-                    f"INSERT INTO main.set_aside_rows SELECT ?, {c}, to_json(x)::VARCHAR, ?, ? FROM {t} x "
-                    "WHERE list_contains(?::BIGINT[], rowid)",
-                    [
-                        problem.table,
-                        f"a second row for the same {problem.column}; index {problem.index} rebuilt",
-                        now,
-                        doomed,
-                    ],
-                )
-            # Drop first: a delete through a damaged index would look for entries it lacks.
-            con.execute(f"DROP INDEX main.{quote_identifier(problem.index)}")
-            if doomed:
-                con.execute(f"DELETE FROM {t} WHERE list_contains(?::BIGINT[], rowid)", [doomed])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        _set_aside(con, problem.index, doomed, drop_index=True)
         create_unique_index(con, problem.index)
     return problems

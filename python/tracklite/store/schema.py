@@ -348,7 +348,7 @@ def _migrate_to_7(con: Any) -> None:
 # index had lost entries, DuckDB 1.4), kept as JSON. Stores tracklite 0.1 on DuckDB 1.4.4
 # may have damaged are repaired once after this migration (``ensure_schema``).
 _V8 = """
-CREATE TABLE set_aside_rows (
+CREATE TABLE IF NOT EXISTS set_aside_rows (
     table_name VARCHAR NOT NULL,
     key VARCHAR NOT NULL,
     row_json VARCHAR NOT NULL,
@@ -371,6 +371,9 @@ UNIQUE_INDEXES: dict[str, tuple[str, str]] = {
     "users_username": ("users", "username"),
 }
 
+
+# The migrations a lake can take in place (no indexes or keys in them).
+LAKE_MIGRATIONS: dict[int, Callable[[Any], None]] = {8: _migrate_to_8}
 
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: _migrate_to_1,
@@ -463,6 +466,11 @@ def ensure_schema(con: Any, path: str) -> int:
             f"store '{path}' has schema version {version}, newer than this tracklite understands "
             f"({SCHEMA_VERSION}); upgrade tracklite (`pip install -U tracklite`) to open it."
         )
+    if 0 < version < 8:
+        # Once, for what tracklite 0.1 on DuckDB 1.4.4 may have damaged; before the version
+        # moves, so that a repair that fails is tried again by the next open.
+        con.execute(_V8)
+        repair_unique_indexes(con)
     con.execute("BEGIN TRANSACTION")
     try:
         for target in range(version + 1, SCHEMA_VERSION + 1):
@@ -474,8 +482,6 @@ def ensure_schema(con: Any, path: str) -> int:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    if 0 < version < 8:
-        repair_unique_indexes(con)  # once, for what tracklite 0.1 on DuckDB 1.4.4 may have damaged
     # Fold the migration's updates into the file now: updated columns scan slower until then.
     con.execute("CHECKPOINT")
     return SCHEMA_VERSION
@@ -498,6 +504,19 @@ def ensure_lake_schema(con: Any, uri: str) -> int:
     version = current_version(con)
     if version == SCHEMA_VERSION:
         return version
+    if version and all(target in LAKE_MIGRATIONS for target in range(version + 1, SCHEMA_VERSION + 1)):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                LAKE_MIGRATIONS[target](con)
+                con.execute(
+                    "INSERT INTO schema_info (version, migrated_at) VALUES (?, ?)", [target, int(time.time() * 1000)]
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return SCHEMA_VERSION
     if version:
         newer = version > SCHEMA_VERSION
         raise StoreCorruptError(
