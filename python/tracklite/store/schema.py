@@ -441,6 +441,21 @@ def current_version(con: Any) -> int:
     return int(row[0] or 0)
 
 
+def _migrate(con: Any, migrations: dict[int, Callable[[Any], None]], version: int) -> None:
+    """Bring a store of ``version`` to ``SCHEMA_VERSION`` in one transaction, recording each step."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            migrations[target](con)
+            con.execute(
+                "INSERT INTO schema_info (version, migrated_at) VALUES (?, ?)", [target, int(time.time() * 1000)]
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def ensure_schema(con: Any, path: str) -> int:
     """Create or migrate the schema of the store at ``path`` in one transaction.
 
@@ -471,17 +486,7 @@ def ensure_schema(con: Any, path: str) -> int:
         # moves, so that a repair that fails is tried again by the next open.
         con.execute(_V8)
         repair_unique_indexes(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[target](con)
-            con.execute(
-                "INSERT INTO schema_info (version, migrated_at) VALUES (?, ?)", [target, int(time.time() * 1000)]
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    _migrate(con, MIGRATIONS, version)
     # Fold the migration's updates into the file now: updated columns scan slower until then.
     con.execute("CHECKPOINT")
     return SCHEMA_VERSION
@@ -505,17 +510,7 @@ def ensure_lake_schema(con: Any, uri: str) -> int:
     if version == SCHEMA_VERSION:
         return version
     if version and all(target in LAKE_MIGRATIONS for target in range(version + 1, SCHEMA_VERSION + 1)):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                LAKE_MIGRATIONS[target](con)
-                con.execute(
-                    "INSERT INTO schema_info (version, migrated_at) VALUES (?, ?)", [target, int(time.time() * 1000)]
-                )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        _migrate(con, LAKE_MIGRATIONS, version)
         return SCHEMA_VERSION
     if version:
         newer = version > SCHEMA_VERSION
