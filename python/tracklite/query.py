@@ -233,7 +233,7 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
     """
     import duckdb
 
-    from tracklite.store.connection import execute_read
+    from tracklite.store.reads import Read
     from tracklite.store.schema import runs_wide_sql
 
     bound = _bind(statements, params)
@@ -242,10 +242,14 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
     try:
         if any("runs_wide" in s.query.lower() for s in statements):
             con.execute(runs_wide_sql(con))
-        for statement, args in zip(statements, bound, strict=True):
-            execute_read(con, statement.query, args)
+        *leading, (last, last_args) = zip(statements, bound, strict=True)
+        for statement, args in leading:
+            Read(con, statement.query, args).execute()
         # The last statement's result; a write's is its row count.
-        table = con.fetch_arrow_table()
+        if last.type == duckdb.StatementType.SELECT:
+            table = Read(con, last.query, last_args).fetch_arrow_table()
+        else:
+            table = Read(con, last.query, last_args).execute().fetch_arrow_table()
         if allow_writes:
             con.execute("DROP VIEW IF EXISTS temp.main.runs_wide")
             _check_views_intact(con)

@@ -30,7 +30,7 @@ from tracklite.exchange.output import ExportDir
 from tracklite.exchange.progress import Progress
 from tracklite.exchange.selection import read_experiments, read_runs, registered_models, select
 from tracklite.store.artifacts import artifact_root, write_tree
-from tracklite.store.connection import execute_read
+from tracklite.store.reads import Read
 from tracklite.store.schema import quote_literal
 
 #: Runs exported per open of the store (their params, tags and metric lines).
@@ -257,7 +257,7 @@ def _write_series(store: Any, tree: _Tree, series: list[int], paths: dict[int, P
     current: tuple[int, Any] | None = None  # (series, open file)
     try:
         with store._read() as con:
-            result = execute_read(con, _METRIC_LINES_SQL, [run_keys[0], run_keys[-1], series])
+            result = Read(con, _METRIC_LINES_SQL, [run_keys[0], run_keys[-1], series])
             for batch in result.fetch_record_batch(LINE_BATCH):
                 if batch.num_rows == 0:
                     continue

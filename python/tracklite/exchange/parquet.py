@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
 from tracklite.exchange.output import ExportDir, is_incomplete
 from tracklite.exchange.progress import Progress
-from tracklite.store.connection import execute_read
+from tracklite.store.reads import Read
 from tracklite.store.schema import quote_identifier, quote_literal
 
 #: The dataset's ``format`` in ``_tracklite_dataset.json``.
@@ -483,7 +483,7 @@ class _Dataset:
         cursor = self.con.cursor()
         # DuckDB 1.4's reader does not keep its cursor alive: a collected cursor closes the stream.
         self._cursors.append(cursor)
-        return execute_read(cursor, query).fetch_record_batch(_IMPORT_BATCH_ROWS)
+        return Read(cursor, query).fetch_record_batch(_IMPORT_BATCH_ROWS)
 
 
 class _ByRun:

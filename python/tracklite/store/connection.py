@@ -22,7 +22,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
@@ -86,18 +86,6 @@ def _complete(con: Any) -> None:
     complete = getattr(con, "complete", None)
     if complete is not None:
         complete()
-
-
-def execute_read(con: Any, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
-    """Run a read on ``con`` and leave its result pending there.
-
-    Fetch it with ``fetchall()``, ``fetch_arrow_table()`` or ``fetch_record_batch(n)``
-    before the next statement on ``con``. This is the one way the store runs a read with
-    parameters: never as a relation (``con.sql(query, params=...)``), which DuckDB 1.4
-    materialises through Python objects before any Arrow output: 2.2-2.9 s for 1,000,000
-    rows of three columns, against 7-9 ms here (docs/architecture.md).
-    """
-    return con.execute(query) if params is None else con.execute(query, params)
 
 
 def _fold_replayed_wal(con: Any, path: str) -> None:

@@ -36,9 +36,10 @@ from tracklite.store import artifacts as _artifacts
 from tracklite.store import logged_models as _logged
 from tracklite.store.artifacts import ARTIFACT_SCHEME, artifact_root
 from tracklite.store.base import TrackingStore
-from tracklite.store.connection import Connector, StoreConnector, execute_read
+from tracklite.store.connection import Connector, StoreConnector
 from tracklite.store.integrity import IndexProblem, check_unique_indexes, repair_unique_indexes
 from tracklite.store.metric_sink import MetricSink
+from tracklite.store.reads import Read
 from tracklite.store.run_tables import RUN_COLUMNS, RunTables, read_runs, read_tables
 
 # Attribute rows of the given run ids and their positions, in the order given.
@@ -425,13 +426,16 @@ class DuckDBStore(TrackingStore):
             self._active_checked.add(run_id)
         return self.sink.writer(run_id)
 
-    def _metric_rows(self, con: Any, run_id: str, key: str, *, ordered: bool = True) -> Any:
-        run_key, _ = self._run_info(con, run_id)
-        found = con.execute("SELECT key_id FROM metric_keys WHERE key = ?", [key]).fetchall()
-        key_id = found[0][0] if found else -1
+    def _metric_rows(self, con: Any, run_id: str, key: str, *, ordered: bool = True) -> Read:
+        ids = con.execute(
+            "SELECT run_key, (SELECT key_id FROM metric_keys WHERE key = ?) FROM runs WHERE run_id = ?", [key, run_id]
+        ).fetchone()
+        if ids is None:
+            raise _run_not_found(run_id)
+        run_key, key_id = ids[0], -1 if ids[1] is None else ids[1]
         # Both ids as plain values: a filter DuckDB pushes into the scan keeps the stored
         # order, where a join on a subquery would come back in parallel, shuffled pieces.
-        return execute_read(
+        return Read(
             con,
             "SELECT step, timestamp, value FROM metrics WHERE run_key = ? AND key_id = ?"
             # "value + 0.0", not "value": DuckDB 1.4 rebuilds a sorted column from its sort key,
@@ -451,11 +455,14 @@ class DuckDBStore(TrackingStore):
         return [Metric(key, value, timestamp, step) for step, timestamp, value in rows]
 
     def get_metric_arrays(self, run_id: str, key: str) -> Any:
+        import pyarrow as pa
+
         # Series are nearly always logged in step order, so read them unsorted and only sort
         # (in NumPy) what is not in order yet: a sort in SQL costs more than the read itself.
+        # Read as NumPy: one contiguous array per column, which Arrow then shares uncopied.
         with self._read() as con:
-            table = self._metric_rows(con, run_id, key, ordered=False).fetch_arrow_table()
-        return _in_step_order(table)
+            columns = self._metric_rows(con, run_id, key, ordered=False).fetchnumpy()
+        return pa.table(_in_step_order(columns))
 
     def list_runs(
         self, experiment_ids: Sequence[str], view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None
@@ -496,7 +503,7 @@ class DuckDBStore(TrackingStore):
         """
         query = self._run_search(experiment_ids, view_type, filter_string, order_by, max_results, offset)
         with self._read() as con:
-            return read_tables(con, execute_read(con, query.sql, query.params).fetch_arrow_table())
+            return read_tables(con, Read(con, query.sql, query.params).fetch_arrow_table())
 
     @staticmethod
     def _run_search(
@@ -516,7 +523,7 @@ class DuckDBStore(TrackingStore):
     def run_tables(self, run_ids: Sequence[str]) -> RunTables:
         """The given runs as Arrow tables, in the given order (unknown ids are left out)."""
         with self._read() as con:
-            runs = execute_read(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).fetch_arrow_table()
+            runs = Read(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).fetch_arrow_table()
             return read_tables(con, runs)
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
@@ -939,36 +946,31 @@ def _run_not_found(run_id: str) -> ResourceDoesNotExist:
     return ResourceDoesNotExist(f"Run with id={run_id} not found; runs are listed by `tracklite runs list`")
 
 
-def _in_step_order(table: Any) -> Any:
-    """A (step, timestamp, value) Arrow table ordered by step, then timestamp, then value (NaN last)."""
+def _in_step_order(columns: dict[str, Any]) -> dict[str, Any]:
+    """``step``, ``timestamp`` and ``value`` arrays ordered by step, then timestamp, then value (NaN last)."""
     import numpy as np
 
-    if table.num_rows < 2:
-        return table
-    step = table.column("step").to_numpy()
-    step_gap = np.diff(step)
-    if (step_gap > 0).all():
-        return table
-    ts = table.column("timestamp").to_numpy()
-    value = table.column("value").to_numpy()
-    if (step_gap >= 0).all():
+    step = columns["step"]
+    if len(step) < 2 or (step[1:] > step[:-1]).all():
+        return columns
+    ts, value = columns["timestamp"], columns["value"]
+    if (step[1:] >= step[:-1]).all():
         # Equal steps: in order if timestamps, then values, do not go backwards within them.
-        same_step = step_gap == 0
+        same_step = step[1:] == step[:-1]
         ts_gap = np.diff(ts)
         if not (ts_gap[same_step] < 0).any():
             same = same_step & (ts_gap == 0)
             later, earlier = value[1:][same], value[:-1][same]
             back = (later < earlier) | (np.isnan(earlier) & ~np.isnan(later))
             if not back.any():
-                return table
+                return columns
     # Out of order, usually in whole blocks (DuckDB inserts and scans row groups in
     # parallel): a stable sort on the step alone is nearly linear on such data, and enough
     # when steps are distinct.
     order = np.argsort(step, kind="stable")
-    if (np.diff(step[order]) > 0).all():
-        return table.take(order)
-    order = np.lexsort((value, ts, step))  # numpy sorts NaN last, as DuckDB does
-    return table.take(order)
+    if not (np.diff(step[order]) > 0).all():
+        order = np.lexsort((value, ts, step))  # numpy sorts NaN last, as DuckDB does
+    return {name: array[order] for name, array in columns.items()}
 
 
 def _insert_key_values(con: Any, table: str, run_key: int, run_id: str, items: dict[str, str]) -> None:

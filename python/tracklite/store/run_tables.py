@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracklite.entities import Run, RunData, RunInfo
-from tracklite.store.connection import execute_read
+from tracklite.store.reads import Read
 
 # The attribute columns of a page, in ``RunInfo``'s order after the internal run_key.
 RUN_COLUMNS = (
@@ -105,7 +105,7 @@ def read_tables(con: Any, runs: Any) -> RunTables:
     import pyarrow.compute as pc
 
     keys = runs.column("run_key").to_pylist()
-    values = execute_read(con, _VALUES_SQL, [keys, keys, keys]).fetch_arrow_table()
+    values = Read(con, _VALUES_SQL, [keys, keys, keys]).fetch_arrow_table()
     kind = values.column("kind")
     parts = []
     for code, column in ((0, "number"), (1, "text"), (2, "text")):
