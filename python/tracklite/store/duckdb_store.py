@@ -503,7 +503,7 @@ class DuckDBStore(TrackingStore):
         """
         query = self._run_search(experiment_ids, view_type, filter_string, order_by, max_results, offset)
         with self._read() as con:
-            return read_tables(con, Read(con, query.sql, query.params).fetch_arrow_table())
+            return read_tables(con, query.sql, query.params)
 
     @staticmethod
     def _run_search(
@@ -523,8 +523,7 @@ class DuckDBStore(TrackingStore):
     def run_tables(self, run_ids: Sequence[str]) -> RunTables:
         """The given runs as Arrow tables, in the given order (unknown ids are left out)."""
         with self._read() as con:
-            runs = Read(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)]).fetch_arrow_table()
-            return read_tables(con, runs)
+            return read_tables(con, _RUNS_BY_ID_SQL, [list(run_ids), list(run_ids)])
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Many runs at once, in the given order (one statement, not several per run)."""
