@@ -130,3 +130,28 @@ def test_cli_export_mentions_the_file_store_switch(populated: dict[str, Any], st
         [sys.executable, "-m", "tracklite", "export", "mlruns", str(out)], capture_output=True, text=True, env=env
     )
     assert again.returncode != 0 and "not empty" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_export_paths_never_leave_the_folder(tmp_path: Path) -> None:
+    """``ExportDir.path`` refuses ``..`` that climbs out and symbolic links planted inside,
+    also for a folder it has already checked and made (it caches those)."""
+    from tracklite.exchange.output import ExportDir
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = ExportDir(tmp_path / "out")
+    inside = out.path("1", "run", "metrics", "loss")
+    assert inside == out.root / "1" / "run" / "metrics" / "loss" and inside.parent.is_dir()
+    assert out.path("1", "run", "..", "x") == out.root / "1" / "x"  # climbs, but stays inside
+    for parts in (("..", "x"), ("1", "..", "..", "x"), ("1", "run", "..", "..", "..", "x"), ("/etc", "passwd")):
+        with pytest.raises(InvalidParameterValue, match="outside the export folder"):
+            out.path(*parts)
+    # A link to outside where a file will go, in a folder already checked.
+    (out.root / "1" / "run" / "metrics" / "evil").symlink_to(outside / "stolen")
+    with pytest.raises(InvalidParameterValue, match="outside the export folder"):
+        out.path("1", "run", "metrics", "evil")
+    # A link to outside where a folder will go.
+    (out.root / "2").symlink_to(outside)
+    with pytest.raises(InvalidParameterValue, match="outside the export folder"):
+        out.path("2", "run", "meta.yaml")
+    assert not (outside / "stolen").exists() and list(outside.iterdir()) == []

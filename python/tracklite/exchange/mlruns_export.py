@@ -65,7 +65,10 @@ GROUP BY ALL ORDER BY series
 def _dump_yaml(path: Path, data: dict[str, Any]) -> None:
     import yaml  # here: importing it costs more than the rest of `import tracklite`
 
-    path.write_text(yaml.safe_dump(data, default_flow_style=False, sort_keys=True), encoding="utf-8")
+    # libyaml's dumper where PyYAML has it, as MLflow writes its meta.yaml files (5-10x faster).
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text = yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=True, allow_unicode=False)
+    path.write_text(text, encoding="utf-8")
 
 
 def _file_uri(path: Path) -> str:
