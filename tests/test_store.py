@@ -174,7 +174,7 @@ def test_version_5_migration_keys_params_and_tags_by_run_key(tmp_path: Path) -> 
 def test_reads_with_parameters_never_run_as_relations() -> None:
     """DuckDB 1.4 materialises a relation with parameters through Python objects, 200x
     slower than ``execute`` (docs/architecture.md): the store reads through
-    ``connection.execute_read`` only."""
+    ``store.reads.Read`` only."""
     package = Path(__file__).parent.parent / "python" / "tracklite"
     offenders = [
         f"{path.relative_to(package)}:{n}"

@@ -165,11 +165,10 @@ def inline_parameters(query: str, params: Params) -> tuple[str, dict[str, Any] |
             variable[field] = params[number - 1]
         found.add(name)
         pieces.append(query[done:start])
-        value = variable[field]
-        if type(value) is int:
-            # A plain integer is written as a literal: exact, and no variable to set.
+        literal = _literal(variable[field])
+        if literal is not None:
             del variable[field]
-            pieces.append(f"({value})")
+            pieces.append(literal)
         else:
             pieces.append(f"(getvariable('{PARAMS_VARIABLE}').\"{field}\")")
         done = match.end()
@@ -184,3 +183,17 @@ def inline_parameters(query: str, params: Params) -> tuple[str, dict[str, Any] |
     if len(checked) != 1 or checked[0].named_parameters:
         return None
     return rewritten, variable or None
+
+
+def _literal(value: Any) -> str | None:
+    """A number as exact SQL of the type a parameter would get, or ``None`` (use the variable).
+
+    A literal needs no variable set and reset. Floats must be literals: a ``STRUCT`` field
+    turns NaN into NULL. Integers beyond BIGINT go in the variable, which types them as a
+    parameter would (UBIGINT, DOUBLE); an integer literal would be a DECIMAL.
+    """
+    if type(value) is int and -(2**63) <= value < 2**63:
+        return f"({value})"
+    if isinstance(value, float):  # also numpy.float64
+        return f"CAST('{float(value)!r}' AS DOUBLE)"  # repr reads back exactly; also 'nan', 'inf'
+    return None
