@@ -143,6 +143,7 @@ def test_export_paths_never_leave_the_folder(tmp_path: Path) -> None:
     inside = out.path("1", "run", "metrics", "loss")
     assert inside == out.root / "1" / "run" / "metrics" / "loss" and inside.parent.is_dir()
     assert out.path("1", "run", "..", "x") == out.root / "1" / "x"  # climbs, but stays inside
+    assert out.path() == out.root
     for parts in (("..", "x"), ("1", "..", "..", "x"), ("1", "run", "..", "..", "..", "x"), ("/etc", "passwd")):
         with pytest.raises(InvalidParameterValue, match="outside the export folder"):
             out.path(*parts)

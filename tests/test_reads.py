@@ -49,17 +49,29 @@ def _same(read: Read) -> None:
         ("SELECT step FROM points WHERE stamp < ? ORDER BY step LIMIT 2", ["2024-01-01 00:00:03"]),
         ("SELECT ? AS nan, ? AS inf, ? AS neg, ? AS big, ? AS huge", [float("nan"), float("inf"), -0.0, 2**63, 10**30]),
         ("SELECT 1 AS one", None),
+        # DuckDB's tokenizer counts bytes: text before a placeholder may be any UTF-8.
+        ("SELECT key FROM points WHERE key <> '日本' AND series = ? AND step < 5", [1]),
+        ("SELECT $1 || '€€' || '$1' || 'a' AS label", [7]),
+        ("SELECT '€' AS e, ? AS a, /* ☃ ? */ $$ é $1 $$ AS b", ["x"]),
+        # An integer takes a parameter's type, not a narrow column's, and never names a column.
+        ("SELECT tiny + ? AS t FROM (SELECT 1::TINYINT AS tiny)", [100]),
     ],
 )
 def test_an_arrow_read_gives_what_a_prepared_statement_gives(con: Any, query: str, params: Any) -> None:
     _same(Read(con, query, params))
 
 
+def test_an_integer_parameter_in_order_by_is_a_value_not_a_column_number(con: Any) -> None:
+    """DuckDB refuses a parameter there when prepared; inlined, it must not become ``ORDER BY 2``."""
+    got = Read(con, "SELECT key, step FROM points WHERE step < 30 ORDER BY ?, step", [2]).fetch_arrow_table()
+    assert got.column("step").to_pylist() == list(range(30))
+
+
 def test_a_parameterised_arrow_read_runs_as_a_relation_with_its_filters_in_the_scan() -> None:
     query, variable = inline_parameters(  # type: ignore[misc]
         "SELECT step FROM points WHERE series = ? AND key = ? AND value < ?", [1, "k'2", 0.5]
     )
-    assert "?" not in query and "(1)" in query and "CAST('0.5' AS DOUBLE)" in query
+    assert "?" not in query and "CAST(1 AS INTEGER)" in query and "CAST('0.5' AS DOUBLE)" in query
     assert variable == {"p2": "k'2"}  # a string travels as a value, never spliced into SQL
 
 
@@ -127,3 +139,33 @@ def test_any_parameter_values_read_back_as_a_prepared_statement_reads_them(tmp_p
         assert repr(got.to_pylist()) == repr(expected.to_pylist())
     finally:
         con.close()
+
+
+def test_a_read_failing_in_a_transaction_raises_its_own_error_and_leaves_nothing(con: Any) -> None:
+    """A run-time error aborts the transaction: no retry is possible, the error is the read's,
+    and the parameters are dropped by ``forget_parameters`` after the rollback."""
+    from tracklite.store.reads import forget_parameters
+
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.ConversionException, match="Could not convert"):
+        Read(con, "SELECT key::INTEGER FROM points WHERE key <> ?", ["top-secret"]).fetch_arrow_table()
+    con.execute("ROLLBACK")
+    forget_parameters(con)
+    assert con.execute(f"SELECT getvariable('{PARAMS_VARIABLE}')").fetchall() == [(None,)]
+
+
+def test_sql_with_parameters_leaves_nothing_behind_even_when_it_fails(tmp_path: Path) -> None:
+    """``tracklite.sql`` runs reads in a transaction it rolls back."""
+    import tracklite
+    from tracklite.errors import InvalidParameterValue
+    from tracklite.store import get_store
+
+    path = str(tmp_path / "store.duckdb")
+    tracklite.Client(path).create_experiment("日本-€")
+    store = get_store(path)
+    assert store.sql("SELECT name FROM experiments WHERE name <> 'é' AND name = ?", ["日本-€"]).to_pylist() == [
+        {"name": "日本-€"}
+    ]
+    with pytest.raises(InvalidParameterValue, match="Conversion Error"):
+        store.sql("SELECT name::INTEGER FROM experiments WHERE name <> ?", ["top-secret"])
+    assert store.sql(f"SELECT getvariable('{PARAMS_VARIABLE}') AS v").to_pylist() == [{"v": None}]

@@ -822,6 +822,18 @@ def test_fluent_list_and_arrow(fluent_store: dict[str, Any]) -> None:
 
 
 @needs_fluent_search
+def test_run_tables_of_a_run_listed_twice_fill_both_rows(fluent_store: dict[str, Any]) -> None:
+    from tracklite.tracking.run_frame import runs_frame
+
+    first, second = (r.run_id for r in fluent_store["records"][:2])
+    store = fluent_store["client"].store
+    df = runs_frame(store.run_tables([first, second, first, "0" * 32]))
+    assert list(df["run_id"]) == [first, second, first]
+    assert df.iloc[0].equals(df.iloc[2])
+    assert df["params.lr"].tolist() == ["0.1", "0.2", "0.1"] and df["metrics.loss"].iloc[2] == 0.5
+
+
+@needs_fluent_search
 def test_fluent_polars(fluent_store: dict[str, Any]) -> None:
     pl = pytest.importorskip("polars")
     df = tracklite.search_runs([fluent_store["exp"]], output_format="polars")

@@ -233,7 +233,7 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
     """
     import duckdb
 
-    from tracklite.store.reads import Read
+    from tracklite.store.reads import Read, forget_parameters
     from tracklite.store.schema import runs_wide_sql
 
     bound = _bind(statements, params)
@@ -245,8 +245,9 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
         *leading, (last, last_args) = zip(statements, bound, strict=True)
         for statement, args in leading:
             Read(con, statement.query, args).execute()
-        # The last statement's result; a write's is its row count.
-        if last.type == duckdb.StatementType.SELECT:
+        # The last statement's result; a write's is its row count. A read's parameters may
+        # outlive a failed read in this transaction: they are forgotten after the rollback.
+        if last.type == duckdb.StatementType.SELECT and not allow_writes:
             table = Read(con, last.query, last_args).fetch_arrow_table()
         else:
             table = Read(con, last.query, last_args).execute().fetch_arrow_table()
@@ -260,6 +261,7 @@ def run_statements(con: Any, statements: Sequence[Any], params: Params, *, allow
     finally:
         if not allow_writes:
             con.execute("ROLLBACK")
+            forget_parameters(con)
     return table
 
 

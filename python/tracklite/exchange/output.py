@@ -52,6 +52,8 @@ class ExportDir:
             InvalidParameterValue: if the path would leave the export folder (``..``, absolute
                 parts, a symbolic link).
         """
+        if not parts:
+            return self.root
         *folder_parts, name = parts
         folder = self._folders.get(tuple(folder_parts))
         if folder is None:

@@ -4,8 +4,8 @@ A page is described by a query returning its attribute rows (``RUN_COLUMNS`` and
 the position in the page): a search, or a list of run ids. ``read_runs`` answers with one
 statement: the page is materialised once and joined to the latest metrics, params and
 tags, so DuckDB plans and schedules one query rather than two (about half the cost of a
-small search). ``read_tables`` reads the page and its values as Arrow tables for
-DataFrames of many runs.
+small search). ``read_tables`` reads the page and then its values (the page joined again)
+as Arrow tables, for DataFrames of many runs.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def _wide(long: Any, run_ids: Any, prefix: str) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    # The grid's row of each value: the first page row of its run (a page may list a run twice).
     rows = pc.index_in(long.column("run_id"), value_set=run_ids).to_numpy(zero_copy_only=False)
     keys = long.column("key").combine_chunks().dictionary_encode()
     names = keys.dictionary.to_pylist()
@@ -60,6 +61,9 @@ def _wide(long: Any, run_ids: Any, prefix: str) -> Any:
         distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
         grid = np.full((len(run_ids), len(names)), None, dtype=object)
         grid[rows, cols] = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+    first = pc.index_in(run_ids, value_set=run_ids).to_numpy(zero_copy_only=False)
+    if (first != np.arange(len(first))).any():
+        grid = grid[first]  # a run listed again gets its first row's values
     return pd.DataFrame(grid, columns=[f"{prefix}.{names[i]}" for i in order], dtype=grid.dtype)
 
 
