@@ -98,7 +98,7 @@ def _series_read(path: str, how: str) -> float:
         # statement as a relation without parameters, collected into Arrow in batches.
         con.execute("SET VARIABLE p = ?", [{"p1": 0, "p2": 0}])
         rel = con.sql(sql.replace("= ? AND", "= getvariable('p').p1 AND").replace("= ?", "= getvariable('p').p2"))
-        fetch = rel.fetch_arrow_table if hasattr(rel, "fetch_arrow_table") else rel.to_arrow_table
+        fetch = rel.to_arrow_table if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table
         table = fetch(122_880)
     else:
         result = con.execute(sql, [0, 0])

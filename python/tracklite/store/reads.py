@@ -73,8 +73,10 @@ class Read:
 
     def fetch_arrow_table(self) -> Any:
         """The result as a ``pyarrow.Table`` (in chunks of ``ARROW_BATCH_ROWS`` rows)."""
+        # DuckDB 2.0 names the relation's Arrow fetch to_arrow_table (fetch_arrow_table warns).
         return self._collect(
-            lambda rel: rel.fetch_arrow_table(ARROW_BATCH_ROWS), lambda result: result.fetch_arrow_table()
+            lambda rel: getattr(rel, "to_arrow_table", rel.fetch_arrow_table)(ARROW_BATCH_ROWS),
+            lambda result: result.fetch_arrow_table(),
         )
 
     def fetchnumpy(self) -> dict[str, Any]:
