@@ -509,10 +509,10 @@ def bench_search(tmp: Path, tl: Server, ml: Server, p: dict[str, Any], R: dict[s
 
 
 def _tracklite_pages(exp_search: str, run_long: str, timeout_ms: int) -> list[dict[str, Any]]:
+    # Drawn: the chart's dygraphs instance holds the points and has painted its canvas.
     chart_ready = (
         "() => { const p = document.querySelector('.chart[data-key=\"" + UI_KEY + "\"]');"
-        " return !!(p && p.data && p.data.length && p.data[0].x && p.data[0].x.length > 0"
-        " && p.querySelector('.main-svg .scatterlayer .trace')); }"
+        " return !!(p && p.graph && p.graph.numRows() > 0 && p.querySelector('canvas')); }"
     )
     return [
         {
@@ -540,7 +540,7 @@ def _tracklite_pages(exp_search: str, run_long: str, timeout_ms: int) -> list[di
 
 
 def _mlflow_pages(exp_search: str, exp_long: str, run_long: str, timeout_ms: int) -> list[dict[str, Any]]:
-    # MLflow's React UI: the runs table shows run names as text; its charts are Plotly too.
+    # MLflow's React UI: the runs table shows run names as text; its charts are Plotly.
     chart_ready = (
         "() => [...document.querySelectorAll('.js-plotly-plot')].some((p) => p.data && p.data.some("
         "(t) => t.x && t.x.length > 0) && p.querySelector('.scatterlayer .trace'))"

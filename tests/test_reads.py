@@ -129,7 +129,9 @@ _VALUES = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(values=st.lists(_VALUES, min_size=1, max_size=4))
-def test_any_parameter_values_read_back_as_a_prepared_statement_reads_them(tmp_path_factory: Any, values: list[Any]) -> None:
+def test_any_parameter_values_read_back_as_a_prepared_statement_reads_them(
+    tmp_path_factory: Any, values: list[Any]
+) -> None:
     con = duckdb.connect(str(tmp_path_factory.mktemp("reads") / "v.duckdb"))
     try:
         query = "SELECT " + ", ".join(f"? AS c{i}" for i in range(len(values)))

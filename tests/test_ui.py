@@ -149,10 +149,22 @@ def _api(server: ServerProcess, method: str, path: str, who: tuple[str, str] | N
 
 
 def _plot_traces(page: Any, key: str, count: int) -> None:
+    """Wait until the chart of ``key`` draws ``count`` lines (its dygraphs instance is ``.graph``)."""
     page.wait_for_function(
         "([key, n]) => { const el = document.querySelector(`.chart[data-key='${key}']`);"
-        " return !!el && !!el.data && el.data.length === n; }",
+        " return !!el && !!el.graph && el.graph.numColumns() - 1 === n && !!el.querySelector('canvas'); }",
         arg=[key, count],
+    )
+
+
+def _points_drawn(page: Any, key: str, line: int = 1) -> int:
+    """The points of one line of a chart: its non-null cells in the chart's table."""
+    return int(
+        page.evaluate(
+            "([key, col]) => { const g = document.querySelector(`.chart[data-key='${key}']`).graph; let n = 0;"
+            " for (let r = 0; r < g.numRows(); r++) if (g.getValue(r, col) !== null) n++; return n; }",
+            [key, line],
+        )
     )
 
 
@@ -203,7 +215,7 @@ def test_experiments_runs_filter_select_and_chart(
     page.select_option(".chart-key", "loss")
     _plot_traces(page, "loss", 2)
     page.locator(".chart-log").check()
-    page.wait_for_function("document.querySelector(\".chart[data-key='loss']\").layout.yaxis.type === 'log'")
+    page.wait_for_function("document.querySelector(\".chart[data-key='loss']\").graph.getOption('logscale') === true")
     page.locator(".chart-log").uncheck()
     page.screenshot(path=str(artifacts_dir / "runs.png"), full_page=True)
 
@@ -260,8 +272,7 @@ def test_run_page_params_metrics_charts_artifacts(
     for key in ("acc", "big", "loss"):
         _plot_traces(page, key, 1)
     expect(page.locator(".chart-card[data-key='big'] .chart-note")).to_contain_text("200,000 points, 1,500 drawn")
-    n_drawn = page.evaluate("document.querySelector(\".chart[data-key='big']\").data[0].x.length")
-    assert n_drawn == 1500
+    assert _points_drawn(page, "big") == 1500
 
     page.locator(".tree .node[data-path='notes.txt']").click()
     expect(page.locator(".preview pre")).to_have_text("hello\nworld")
@@ -413,16 +424,36 @@ def test_permission_errors_are_shown(
         page.context.close()
 
 
-def test_charts_without_plotly_say_how_to_get_them(
+def test_a_chart_library_that_fails_to_load_is_reported_in_each_chart(
     page: Any, ui_server: tuple[ServerProcess, dict[str, Any]], artifacts_dir: Path
 ) -> None:
     from playwright.sync_api import expect
 
     _, ids = ui_server
-    page.route("**/static/vendor/plotly.min.js", lambda route: route.fulfill(status=404, body="/* missing */"))
+    page.route("**/static/vendor/dygraph.min.js", lambda route: route.fulfill(status=404, body="/* missing */"))
     page.goto(f"/#/runs/{ids['runs'][0]}")
-    expect(page.locator(".chart-panel .notice").first).to_contain_text("pip install plotly")  # in every chart
+    expect(page.locator(".chart-panel .chart .error").first).to_contain_text("did not load")  # in every chart
     expect(page.locator(".run-params")).to_contain_text("optimizer")  # the rest of the page still works
+
+
+def test_gaps_and_hover_in_a_chart(page: Any, ui_server: tuple[ServerProcess, dict[str, Any]]) -> None:
+    """NaN and infinite points are gaps; the legend names the run and shows the value under the mouse."""
+    from playwright.sync_api import expect
+
+    _, ids = ui_server
+    page.goto(f"/#/runs/{ids['runs'][2]}")
+    _plot_traces(page, "gappy", 1)
+    cells = page.evaluate(
+        "() => { const g = document.querySelector(\".chart[data-key='gappy']\").graph;"
+        " return [...Array(g.numRows()).keys()].map((r) => String(g.getValue(r, 1))); }"
+    )
+    assert cells == ["1", "NaN", "NaN", "2"]
+    legend = page.locator(".chart-card[data-key='gappy'] .chart-legend")
+    expect(legend).to_contain_text("run-2")
+    box = page.locator(".chart[data-key='gappy'] canvas").first.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] - 12, box["y"] + box["height"] / 2)
+    expect(legend).to_contain_text("2")
 
 
 # -- the UI's JSON endpoints ------------------------------------------------------------
@@ -554,9 +585,9 @@ def test_whoami_keys_mlmodel_and_assets(ui_server: tuple[ServerProcess, dict[str
 
     index = requests.get(server.url + "/", timeout=10)
     assert index.status_code == 200 and "static/app.js" in index.text and "http" not in index.text.split("<body>")[1]
-    plotly = requests.get(server.url + "/static/vendor/plotly.min.js", timeout=10)
-    assert plotly.status_code == 200 and "javascript" in plotly.headers["content-type"]
-    assert "max-age" in plotly.headers["cache-control"]
+    charts = requests.get(server.url + "/static/vendor/dygraph.min.js", timeout=10)
+    assert charts.status_code == 200 and "javascript" in charts.headers["content-type"]
+    assert len(charts.content) < 200_000  # the reason it replaced Plotly's 4.8 MB (docs/ui.md)
     for asset in ("app.js", "app.css", "favicon.svg"):
         assert requests.get(f"{server.url}/static/{asset}", timeout=10).status_code == 200
     assert requests.get(server.url + "/static/../app.py", timeout=10).status_code == 404

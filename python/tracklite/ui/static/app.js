@@ -177,25 +177,42 @@
 
   // ---------------------------------------------------------------- charts
 
-  const plotlyReady = () => typeof window.Plotly !== "undefined";
-  // Plotly (4.8 MB) loads the first time a chart is drawn, so pages without charts open at once.
-  let plotlyLoading = null;
-  function loadPlotly() {
-    if (plotlyReady()) return Promise.resolve(true);
-    if (!plotlyLoading) {
-      plotlyLoading = new Promise((resolve) => {
-        const script = document.createElement("script");
-        script.src = "static/vendor/plotly.min.js";
-        script.onload = () => resolve(plotlyReady());
+  // dygraphs (131 KB, shipped in static/vendor) loads the first time a chart is drawn.
+  let dygraphsLoading = null;
+  function loadDygraphs() {
+    if (window.Dygraph) return Promise.resolve(true);
+    if (!dygraphsLoading) {
+      dygraphsLoading = new Promise((resolve) => {
+        const script = h("script", { src: "static/vendor/dygraph.min.js" });
+        script.onload = () => resolve(!!window.Dygraph);
         script.onerror = () => resolve(false);
-        document.head.append(script);
+        document.head.append(h("link", { rel: "stylesheet", href: "static/vendor/dygraph.min.css" }), script);
       });
     }
-    return plotlyLoading;
+    return dygraphsLoading;
   }
-  function plotlyMissing() {
-    return h("div", { class: "notice" }, "Charts need Plotly, which is not installed where the server runs. Install it with ",
-      h("code", null, "pip install plotly"), " and restart ", h("code", null, "tracklite server"), ".");
+
+  // A line's colour, faint: the raw series under its smoothed line.
+  function faint(hex) {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, 0.28)`;
+  }
+
+  /* dygraphs' data: a row per distinct x, a column per line. null where a line has no point
+     at that x (joined over), NaN where its value is missing or not finite (a gap). */
+  function lineTable(lines, asDate) {
+    const xs = [...new Set(lines.flatMap((l) => l.x))].sort((a, b) => a - b);
+    const at = new Map(xs.map((x, i) => [x, i]));
+    const rows = xs.map((x) => {
+      const row = new Array(lines.length + 1).fill(null);
+      row[0] = asDate ? new Date(x) : x;
+      return row;
+    });
+    lines.forEach((line, j) => line.x.forEach((x, i) => {
+      const y = line.y[i];
+      rows[at.get(x)][j + 1] = y === null || !Number.isFinite(y) ? NaN : y;
+    }));
+    return rows;
   }
 
   function ema(ys, weight) {
@@ -253,64 +270,73 @@
 
     async function draw(card, key) {
       const plot = card.querySelector(".chart");
+      const legend = card.querySelector(".chart-legend");
       const note = card.querySelector(".chart-note");
       const seq = (card.drawSeq = (card.drawSeq || 0) + 1);
       let series;
       try {
-        const [loaded, fetched] = await Promise.all([loadPlotly(), fetchSeries(key, opts.x === "step" ? "step" : "time")]);
-        if (!loaded) {
-          if (seq === card.drawSeq) plot.replaceChildren(plotlyMissing());
-          return;
-        }
+        const [loaded, fetched] = await Promise.all([loadDygraphs(), fetchSeries(key, opts.x === "step" ? "step" : "time")]);
+        if (!loaded) throw new Error("The chart library (static/vendor/dygraph.min.js) did not load; reload the page.");
         series = fetched;
       } catch (err) {
         if (seq === card.drawSeq) plot.replaceChildren(errorBox(err, `Loading ${key}`));
         return;
       }
       if (seq !== card.drawSeq) return; // a newer draw of this card is under way
-      const traces = [];
+      const lines = [];
+      const labels = new Set();
       let total = 0;
       let drawn = 0;
-      series.forEach((s, i) => {
+      series.forEach((s) => {
         if (!s.x.length) return;
         total += s.points;
         drawn += s.x.length;
-        let xs = s.x;
-        if (opts.x === "relative") xs = s.x.map((t) => (t - s.x[0]) / 1000);
+        const xs = opts.x === "relative" ? s.x.map((t) => (t - s.x[0]) / 1000) : s.x;
         const color = COLORS[ids.indexOf(s.run_id) % COLORS.length];
-        const name = names.get(s.run_id) || s.run_id.slice(0, 8);
-        const mode = s.x.length === 1 ? "markers" : "lines";
-        if (opts.smooth > 0) {
-          traces.push({ type: "scatter", mode, x: xs, y: s.y, name, legendgroup: s.run_id, showlegend: false,
-            hoverinfo: "skip", opacity: 0.25, line: { color, width: 1 }, marker: { color } });
-        }
-        traces.push({ type: "scatter", mode, x: xs, y: ema(s.y, opts.smooth), name, legendgroup: s.run_id,
-          line: { color, width: 1.8 }, marker: { color, size: 6 }, connectgaps: false,
-          hovertemplate: `${name}<br>%{x}<br>${key} = %{y:.6g}<extra></extra>` });
+        let label = names.get(s.run_id) || s.run_id.slice(0, 8);
+        if (labels.has(label)) label = `${label} (${s.run_id.slice(0, 8)})`; // dygraphs needs distinct labels
+        labels.add(label);
+        const single = s.x.length === 1;
+        if (opts.smooth > 0) lines.push({ label: `${label} (raw)`, x: xs, y: s.y, color: faint(color), width: 1, single, raw: true });
+        lines.push({ label, x: xs, y: ema(s.y, opts.smooth), color, width: 1.8, single, raw: false });
       });
-      note.textContent = !traces.length ? "" : total > drawn
+      note.textContent = !lines.length ? "" : total > drawn
         ? `${total.toLocaleString()} points, ${drawn.toLocaleString()} drawn (downsampled on the server)` : `${total.toLocaleString()} points`;
-      if (!traces.length) {
-        if (plot.data) window.Plotly.purge(plot);
+      if (plot.graph) {
+        plot.graph.destroy();
+        plot.graph = null;
+      }
+      legend.replaceChildren();
+      if (!lines.length) {
         plot.replaceChildren(empty("No points", `None of these runs logged ${key}.`));
         return;
       }
-      if (!plot.data) plot.replaceChildren();
-      const xTitle = { step: "Step", wall: "Time", relative: "Relative time (s)" }[opts.x];
-      window.Plotly.react(plot, traces, {
-        margin: { l: 58, r: 14, t: 8, b: 44 },
-        font: { family: "system-ui, sans-serif", size: 12, color: "#1b2430" },
-        paper_bgcolor: "#fff", plot_bgcolor: "#fff",
-        xaxis: { title: { text: xTitle }, type: opts.x === "wall" ? "date" : "linear", gridcolor: "#edf0f3", zeroline: false },
-        yaxis: { type: opts.log ? "log" : "linear", gridcolor: "#edf0f3", zeroline: false, exponentformat: "e" },
-        showlegend: series.filter((s) => s.x.length).length > 1, legend: { orientation: "h", y: -0.22, font: { size: 11 } },
-        hovermode: "closest",
-      }, { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
+      plot.replaceChildren();
+      const perLine = {};
+      lines.forEach((l) => {
+        perLine[l.label] = { color: l.color, strokeWidth: l.width, drawPoints: l.single, pointSize: 3, highlightCircleSize: l.raw ? 0 : 3 };
+      });
+      const number = (v) => (typeof v === "number" ? Number(v.toPrecision(6)).toString() : String(v));
+      plot.graph = new window.Dygraph(plot, lineTable(lines, opts.x === "wall"), {
+        labels: ["x", ...lines.map((l) => l.label)],
+        colors: lines.map((l) => l.color),
+        series: perLine,
+        connectSeparatedPoints: true,
+        logscale: !!opts.log,
+        xlabel: { step: "Step", wall: "Time", relative: "Relative time (s)" }[opts.x],
+        labelsDiv: legend,
+        legend: "always",
+        gridLineColor: "#edf0f3",
+        axisLabelFontSize: 11,
+        axes: { y: { valueFormatter: number, axisLabelWidth: 56 }, x: opts.x === "wall" ? {} : { valueFormatter: number } },
+        highlightSeriesOpts: { strokeWidth: 2.4 },
+      });
     }
 
     function redraw() {
       const cards = chosen.map((key) => h("div", { class: "chart-card", "data-key": key },
-        h("div", { class: "chart-title" }, key), h("div", { class: "chart", "data-key": key }), h("div", { class: "chart-note" })));
+        h("div", { class: "chart-title" }, key), h("div", { class: "chart", "data-key": key }),
+        h("div", { class: "chart-legend" }), h("div", { class: "chart-note" })));
       const existing = [...body.querySelectorAll(".chart-card")];
       if (existing.length === cards.length && existing.every((c, i) => c.dataset.key === chosen[i])) {
         existing.forEach((c, i) => draw(c, chosen[i]));
