@@ -558,6 +558,7 @@
   async function renderRun(runId) {
     const out = h("div");
     app.replaceChildren(out);
+    loadDygraphs(); // a run page charts its metrics: load the library while the run is fetched
     let run;
     let experiment;
     try {
@@ -813,6 +814,7 @@
   async function renderCompare(ids) {
     const out = h("div");
     app.replaceChildren(out);
+    loadDygraphs();
     ids = ids.filter(Boolean);
     out.append(pageHead([["Experiments", "#/experiments"], ["Compare"]], `Comparing ${ids.length} run${ids.length === 1 ? "" : "s"}`));
     if (!ids.length) {
