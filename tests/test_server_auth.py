@@ -805,6 +805,32 @@ def test_cli_users(tmp_path: Path) -> None:
     assert UserStore(store).grants_of("eve") == {"experiment": [], "registered_model": []}
 
 
+def test_a_run_is_checked_on_the_experiment_it_lands_in_and_belongs_to_its_creator(
+    srv: ServerProcess, admin: Api
+) -> None:
+    """Without ``experiment_id`` a run lands in experiment 0, so it needs EDIT there; its
+    ``mlflow.user`` is the signed-in user, not what the request claims."""
+    admin.ok("POST", "/api/2.0/mlflow/users/create", json={"username": "u_no0", "password": password_of("u_no0")})
+    admin.ok(
+        "POST",
+        "/api/2.0/mlflow/experiments/permissions/create",
+        json={"experiment_id": "0", "username": "u_no0", "permission": "NO_PERMISSIONS"},
+    )
+    user = as_user(srv, "u_no0")
+    for body in ({}, {"experiment_id": ""}, {"run_name": "sneaky"}):
+        assert user.call("POST", "/api/2.0/mlflow/runs/create", json=body).status_code == 403
+    exp = admin.ok("POST", "/api/2.0/mlflow/experiments/create", json={"name": unique("own")})["experiment_id"]
+    admin.ok(
+        "POST",
+        "/api/2.0/mlflow/experiments/permissions/create",
+        json={"experiment_id": exp, "username": "u_no0", "permission": "EDIT"},
+    )
+    forged = {"experiment_id": exp, "user_id": "alice", "tags": [{"key": "mlflow.user", "value": "alice"}]}
+    run = user.ok("POST", "/api/2.0/mlflow/runs/create", json=forged)["run"]
+    assert run["info"]["user_id"] == "u_no0"
+    assert {"key": "mlflow.user", "value": "u_no0"} in run["data"]["tags"]
+
+
 def test_server_auth_needs_an_admin(tmp_path: Path) -> None:
     done = cli(str(tmp_path / "s.duckdb"), "server", "--auth", "--port", "0")
     assert done.returncode != 0

@@ -92,6 +92,26 @@ def test_malformed_json(live: ServerProcess, body: bytes) -> None:
     still_serving(live)
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("runs/log-parameter", lambda run: {"run_id": run, "key": "p", "value": "x" * 6001}),
+        ("runs/set-tag", lambda run: {"run_id": run, "key": "t", "value": "x" * 1_000_000}),
+        ("runs/log-batch", lambda run: {"run_id": run, "params": [{"key": "q", "value": "x" * 6001}]}),
+        ("runs/log-batch", lambda run: {"run_id": run, "tags": [{"key": "u", "value": "x" * 8001}]}),
+    ],
+    ids=["param", "tag-1MB", "batch-param", "batch-tag"],
+)
+def test_over_long_values_are_refused_not_truncated(
+    live: ServerProcess, run: dict[str, str], path: str, body: Any
+) -> None:
+    """MLflow's server answers 400; truncating with a warning is what the clients do."""
+    assert_error(post(live, path, body(run["run_id"])), 400, "INVALID_PARAMETER_VALUE")
+    got = requests.get(live.url + API + "runs/get", params={"run_id": run["run_id"]}, timeout=30).json()["run"]
+    assert not [p for p in got["data"].get("params", []) if p["key"] in ("p", "q")]
+    assert not [t for t in got["data"].get("tags", []) if t["key"] in ("t", "u")]
+
+
 @pytest.mark.parametrize("body", ["[1, 2]", '"a string"', "42", "null", "true"])
 def test_json_that_is_not_an_object(live: ServerProcess, body: str) -> None:
     resp = requests.post(

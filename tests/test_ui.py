@@ -283,7 +283,7 @@ def test_run_page_params_metrics_charts_artifacts(
     page.locator(".tree .node[data-path='img']").click()
     page.locator(".tree .node[data-path='img/red.png']").click()
     page.wait_for_function(
-        "(() => { const i = document.querySelector('.preview img'); return i && i.naturalWidth === 32; })()"
+        "() => { const i = document.querySelector('.preview img'); return i && i.naturalWidth === 32; }"
     )
     page.screenshot(path=str(artifacts_dir / "run.png"), full_page=True)
 

@@ -13,6 +13,7 @@ import posixpath
 import re
 import warnings
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 from tracklite.errors import InvalidParameterValue
 
@@ -67,6 +68,11 @@ def validate_key(kind: str, key: object) -> str:
     return key
 
 
+#: True while the server handles a request: an over-long value is refused (400), as MLflow's
+#: server refuses it; truncating with a warning is the clients' behaviour, not the server's.
+refuse_long_values: ContextVar[bool] = ContextVar("tracklite_refuse_long_values", default=False)
+
+
 def _truncation_allowed() -> bool:
     raw = os.environ.get("TRACKLITE_TRUNCATE_LONG_VALUES", os.environ.get("MLFLOW_TRUNCATE_LONG_VALUES", "true"))
     return raw.strip().lower() not in ("false", "0", "no")
@@ -84,6 +90,12 @@ def validate_value(kind: str, key: str, value: object, limit: int) -> str:
     """
     text = value if isinstance(value, str) else str(value)
     if len(text) > limit:
+        if refuse_long_values.get():
+            raise InvalidParameterValue(
+                f"{kind.capitalize()} value '{text[:40]}...' for key '{key}' had length {len(text)}, "
+                f"which exceeded length limit of {limit}. Shorten the value (clients such as "
+                "tracklite's and MLflow's truncate it with a warning before sending)."
+            )
         if not _truncation_allowed():
             raise InvalidParameterValue(
                 f"{kind.capitalize()} value '{text[:40]}...' for key '{key}' had length {len(text)}, "

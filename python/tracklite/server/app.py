@@ -157,10 +157,18 @@ def _make_route_handler(ctx: ServerContext, ep: Endpoint) -> Any:
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import Response
 
+    from tracklite.server.web_security import json_body_refusal
     from tracklite.users import acting_user
+    from tracklite.validation import refuse_long_values
 
     async def handle(request: Request) -> Response:
         try:
+            if not ep.raw_body:
+                length = request.headers.get("content-length")
+                has_body = bool(length and length.strip() != "0") or "transfer-encoding" in request.headers
+                refused = json_body_refusal(request.method, request.headers.get("content-type"), has_body)
+                if refused is not None:
+                    raise RequestError(refused, http_status=415, error_code="INVALID_PARAMETER_VALUE")
             user = (
                 await run_in_threadpool(ctx.authorizer.authenticate, request)
                 if ctx.authorizer and ep.need != "PUBLIC"
@@ -187,9 +195,11 @@ def _make_route_handler(ctx: ServerContext, ep: Endpoint) -> Any:
 
                 def call() -> Any:
                     token = acting_user.set(user)
+                    strict = refuse_long_values.set(True)
                     try:
                         return ep.handler(ctx, args)
                     finally:
+                        refuse_long_values.reset(strict)
                         acting_user.reset(token)
 
                 result = await run_in_threadpool(call)
@@ -278,7 +288,13 @@ def create_app(
         from tracklite.ui import ui_routes
 
         routes.extend(ui_routes(ctx))
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    from starlette.middleware import Middleware
+
+    from tracklite.server.web_security import WebSecurity
+
+    app = Starlette(
+        routes=routes, exception_handlers={404: _not_found, 405: _not_found}, middleware=[Middleware(WebSecurity)]
+    )
     app.state.ctx = ctx
     return app
 

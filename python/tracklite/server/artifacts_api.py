@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tracklite.errors import InvalidParameterValue, ResourceDoesNotExist
 from tracklite.server.app import MAX_UPLOAD_BYTES, RequestError, ServerContext, json_response
 from tracklite.server.endpoints import STRING, endpoint
+from tracklite.server.web_security import INLINE_TYPES, attachment
 from tracklite.store.artifacts import clean_artifact_path
 
 if TYPE_CHECKING:
@@ -165,11 +166,13 @@ async def download_artifact(ctx: ServerContext, args: dict[str, Any]) -> Respons
     if size is None or not target.path:
         raise ResourceDoesNotExist(f"No such artifact: '{args['artifact_path']}'")
     chunks = ctx.store.iter_artifact_at(target.root, target.path)
+    media_type = _media_type(target.path)
     headers = {"Content-Length": str(size)}
-    if args.get("download") in ("1", "true"):
-        name = target.path.rsplit("/", 1)[-1].replace('"', "")
-        headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return StreamingResponse(iterate_in_threadpool(chunks), media_type=_media_type(target.path), headers=headers)
+    # An uploaded page or image that could run script (HTML, SVG, XML, ...) is only ever a
+    # download; the UI still shows SVGs through <img>, where no script runs (web_security.py).
+    if args.get("download") in ("1", "true") or media_type.split(";", 1)[0] not in INLINE_TYPES:
+        headers["Content-Disposition"] = attachment(target.path.rsplit("/", 1)[-1])
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type=media_type, headers=headers)
 
 
 @endpoint(

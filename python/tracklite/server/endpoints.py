@@ -82,6 +82,9 @@ class Endpoint:
             (``/api/2.0/tracklite/``), ``"mlflow-3"`` (``/api/3.0/mlflow/``) or ``""`` (root).
         summary: One line for the OpenAPI description.
         raw_body: The handler takes the raw request body (artifact uploads).
+        defaults: Values of fields a request leaves out or empty, filled in when it is parsed,
+            so that the permission check and the handler see the same resource (a run
+            created without ``experiment_id`` lands in, and is checked on, experiment 0).
     """
 
     path: str
@@ -95,6 +98,7 @@ class Endpoint:
     summary: str = ""
     raw_body: bool = False
     max_body: int | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def parse(self, raw: Mapping[str, Any], *, from_query: bool) -> dict[str, Any]:
         """The request's declared fields, type-checked; unknown fields are ignored, as MLflow does.
@@ -117,6 +121,9 @@ class Endpoint:
                     f"Missing value for required parameter '{name}'. "
                     "See the API docs for more information about request parameters."
                 )
+        for name, value in self.defaults.items():
+            if out.get(name) in (None, ""):
+                out[name] = value
         return out
 
 
@@ -229,6 +236,7 @@ def endpoint(
     raw_body: bool = False,
     summary: str | None = None,
     max_body: int | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the decorated function as the handler of a REST endpoint (see :class:`Endpoint`)."""
 
@@ -247,6 +255,7 @@ def endpoint(
                 summary=summary or (doc[0] if doc else path),
                 raw_body=raw_body,
                 max_body=max_body,
+                defaults=dict(defaults or {}),
             )
         )
         return handler

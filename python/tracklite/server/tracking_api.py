@@ -277,18 +277,22 @@ def full_run_json(ctx: ServerContext, run_id: str) -> dict[str, Any]:
     fields={"experiment_id": STRING, "user_id": STRING, "run_name": STRING, "start_time": INTEGER, "tags": KEY_VALUES},
     need="EDIT",
     resource="experiment",
+    defaults={"experiment_id": "0"},
 )
 def create_run(ctx: ServerContext, args: dict[str, Any]) -> dict[str, Any]:
     """Start a run (a name is generated when none is given)."""
     from tracklite.users import acting_user
 
     tags = dict(args.get("tags", []))
-    user = acting_user.get() or args.get("user_id") or tags.get("mlflow.user")
-    if user:
-        tags.setdefault("mlflow.user", user)
-    run = ctx.client.create_run(
-        args.get("experiment_id") or "0", args.get("start_time"), tags, args.get("run_name") or None
-    )
+    signed_in = acting_user.get()
+    if signed_in:
+        # Under --auth the run is the signed-in user's, whatever the request says.
+        tags["mlflow.user"] = signed_in
+    else:
+        user = args.get("user_id") or tags.get("mlflow.user")
+        if user:
+            tags.setdefault("mlflow.user", user)
+    run = ctx.client.create_run(args["experiment_id"], args.get("start_time"), tags, args.get("run_name") or None)
     return {"run": run_json(run)}
 
 
