@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import tracklite
 from postgres_fixtures import lake_template, postgres  # noqa: F401 - fixtures of the lake backend
+from server_fixtures import browser  # noqa: F401 - the browser tests' Chromium
 from tracklite.store import _STORES
 from tracklite.tracking import fluent
 

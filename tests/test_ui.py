@@ -19,7 +19,6 @@ import pytest
 import requests
 from server_fixtures import ServerProcess, start_server
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN = ("alice", "alice-pw-1234")
 READER = ("bob", "bob-pw-12345")
 
@@ -100,24 +99,6 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server
         yield server, ids
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"The browser tests need Debian's Chromium at {CHROMIUM}: install it with "
-            "`apt-get install chromium` (and `pip install playwright` for the driver)."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _page(browser: Any, server: ServerProcess, who: tuple[str, str] = ADMIN) -> Any:

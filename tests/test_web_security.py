@@ -9,14 +9,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from server_fixtures import ServerProcess, free_port, start_server
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN = ("alice", "alice-pw-1234")
 MALLORY = ("mallory", "mallory-pw-123")
 
@@ -62,20 +60,6 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
         yield server, ids
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"These tests need Debian's Chromium at {CHROMIUM}: `apt-get install chromium`.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
