@@ -805,6 +805,36 @@ def test_cli_users(tmp_path: Path) -> None:
     assert UserStore(store).grants_of("eve") == {"experiment": [], "registered_model": []}
 
 
+def test_a_version_copies_only_what_its_creator_may_read(srv: ServerProcess, world: dict[str, Any]) -> None:
+    """A user who may not read an experiment or a model cannot copy it into a model of their own."""
+    w = world
+    sources = [
+        {"source": f"runs:/{w['run']}/model"},
+        {"source": f"models:/{w['lm']}"},
+        {"source": f"models:/{w['model']}/1"},
+        {"source": f"models:/{w['model']}/latest"},
+        {"source": f"models:/{w['model']}@champ"},
+        {"source": f"mlflow-artifacts:/{w['art']}"},
+        {"source": f"mlflow-artifacts:/{w['mv_art']}"},
+        {"source": "runs:/0/x", "run_id": w["run"]},
+        {"source": "models:/m-unknown", "model_id": w["lm"]},
+    ]
+    for user, allowed in (("u_none", False), ("u_read", True)):
+        api = as_user(srv, user)
+        mine = unique(f"mine-{user}")
+        api.ok("POST", M + "registered-models/create", json={"name": mine})  # MANAGE on their own model
+        for extra in sources:
+            got = api.call("POST", M + "model-versions/create", json={"name": mine, **extra})
+            if allowed:
+                assert got.status_code != 403, (user, extra, got.text)
+            else:
+                assert got.status_code == 403, (user, extra, got.status_code, got.text)
+                assert "READ" in got.json()["message"]
+        versions = api.ok("GET", M + "model-versions/search", params={"filter": f"name = '{mine}'"})
+        if not allowed:
+            assert versions.get("model_versions", []) == []
+
+
 def test_a_run_is_checked_on_the_experiment_it_lands_in_and_belongs_to_its_creator(
     srv: ServerProcess, admin: Api
 ) -> None:

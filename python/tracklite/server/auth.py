@@ -612,6 +612,15 @@ class BasicAuth:
                     f"Permission denied: user '{user}' has {perm.name} on {what} '{key}' and needs "
                     f"{ep.need} for {ep.path}; an admin or a user with MANAGE on it can grant it."
                 )
+        # A model version is a copy of its source: making one reads the source.
+        for kind, key in self._source_targets(ep, args):
+            perm = self.permission(user, kind, key)
+            if not perm.can_read:
+                what = "experiment" if kind == "experiment" else "registered model"
+                raise PermissionDenied(
+                    f"Permission denied: user '{user}' has {perm.name} on {what} '{key}', which the source "
+                    f"of {ep.path} belongs to, and needs READ there to copy it."
+                )
 
     def after(self, user: str | None, ep: Endpoint, args: dict[str, Any], result: Any) -> Any:
         """Grant creators MANAGE, keep grants in step with renames and deletes of registered
@@ -664,6 +673,32 @@ class BasicAuth:
             return self._artifact_targets(str(args.get("artifact_path", args.get("path", "")) or ""))
         # "none": searches name experiments in the request; the results are filtered in after().
         return [("experiment", str(e)) for e in args.get("experiment_ids") or []]
+
+    def _source_targets(self, ep: Endpoint, args: dict[str, Any]) -> list[tuple[ResourceKind, str]]:
+        """What a version-creating request copies from: its ``source``, ``model_id`` and ``run_id``."""
+        if (ep.prefix, ep.path) != ("mlflow", "model-versions/create"):
+            return []
+        from tracklite.server.protocol import stored_uri
+
+        targets: list[tuple[ResourceKind, str]] = []
+        if args.get("run_id"):
+            targets += [("experiment", e) for e in [self._experiment_of_run(str(args["run_id"]))] if e]
+        if args.get("model_id"):
+            targets += [("experiment", e) for e in [self._experiment_of_logged_model(str(args["model_id"]))] if e]
+        source = stored_uri(str(args.get("source") or ""))
+        if source.startswith("runs:/"):
+            run_id = source.removeprefix("runs:/").split("/", 1)[0]
+            targets += [("experiment", e) for e in [self._experiment_of_run(run_id)] if e]
+        elif source.startswith("models:/"):
+            ref = source.removeprefix("models:/")
+            name = ref.split("/", 1)[0].split("@", 1)[0]
+            if "/" in ref or "@" in ref:  # <name>/<version|stage|latest> or <name>@<alias>
+                targets.append(("registered_model", name))
+            else:  # a logged model's id
+                targets += [("experiment", e) for e in [self._experiment_of_logged_model(name)] if e]
+        elif source.startswith("tracklite-artifacts:/"):
+            targets += self._artifact_targets(source.removeprefix("tracklite-artifacts:/").lstrip("/"))
+        return targets
 
     def _artifact_targets(self, path: str) -> list[tuple[ResourceKind, str]]:
         from tracklite.server.artifacts_api import artifact_target
