@@ -874,3 +874,30 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(tracklite.server.auth, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_grants_do_not_outlive_a_purged_experiment(tmp_path: Path) -> None:
+    """``gc`` purges an experiment's grants with it, so an experiment that later receives the
+    same id (ids are the highest + 1) inherits nobody's permission on the old one; nor is an
+    experiment purged while a logged model still names it."""
+    import tracklite
+
+    store = str(tmp_path / "s.duckdb")
+    client = tracklite.Client(store)
+    users = UserStore(store)
+    users.create_user("admin", "admin-pw-1234", is_admin=True)
+    users.create_user("mallory", "mallory-pw-12")
+    old = client.create_experiment("secret-soon-gone")
+    users.grant("experiment", old, "mallory", "MANAGE")
+    client.delete_experiment(old)
+    assert client.store.gc()["experiments"] == 1  # type: ignore[attr-defined]
+    assert users.grants_of("mallory")["experiment"] == []
+    new = client.create_experiment("someone-elses")
+    assert new == old  # the id is given out again...
+    assert BasicAuth(store).permission("mallory", "experiment", new).name == "READ"  # ...with only the default
+
+    kept = client.create_experiment("has-a-model")
+    client.store.create_logged_model(kept, "lm")  # type: ignore[attr-defined]
+    client.delete_experiment(kept)
+    assert client.store.gc()["experiments"] == 0  # type: ignore[attr-defined]
+    assert client.get_experiment(kept).lifecycle_stage == "deleted"

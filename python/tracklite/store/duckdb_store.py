@@ -854,16 +854,19 @@ class DuckDBStore(TrackingStore):
                     con.execute(f"DELETE FROM {table} WHERE list_contains(?, {column})", [values])
             for _, _, uri in runs:
                 _artifacts.delete_root(con, artifact_root(uri))
+            # An experiment goes once nothing refers to it: its id may be given out again (the
+            # next experiment takes the highest id + 1), and must then inherit nothing, neither
+            # runs, logged models nor anyone's permission on the old experiment.
             exps = [
                 r[0]
                 for r in con.execute(
                     "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted' AND experiment_id NOT IN "
-                    "(SELECT experiment_id FROM runs)"
+                    "(SELECT experiment_id FROM runs UNION ALL SELECT experiment_id FROM logged_models)"
                 ).fetchall()
             ]
             if exps:
-                con.execute("DELETE FROM experiment_tags WHERE list_contains(?, experiment_id)", [exps])
-                con.execute("DELETE FROM experiments WHERE list_contains(?, experiment_id)", [exps])
+                for table in ("experiment_tags", "experiment_permissions", "experiments"):
+                    con.execute(f"DELETE FROM {table} WHERE list_contains(?, experiment_id)", [exps])
             chunks = _artifacts.delete_orphan_chunks(con)
         self._compact()
         return {"runs": len(runs), "experiments": len(exps), "chunks": chunks}
