@@ -112,6 +112,74 @@ def test_over_long_values_are_refused_not_truncated(
     assert not [t for t in got["data"].get("tags", []) if t["key"] in ("t", "u")]
 
 
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+_DEEP_FILTER = "(" * 5_000 + "params.k = 'x'" + ")" * 5_000
+_HUGE_TOKEN = _b64(b'{"offset": 10000000000000000000000}')
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("experiments/create", '{"name": "a\\ud800b"}'),
+        ("runs/log-parameter", '{"run_id": "RUN", "key": "k", "value": "\\udc00"}'),
+        ("runs/set-tag", '{"run_id": "RUN", "key": "t", "value": "x\\uDFFF"}'),
+        ("runs/search", '{"experiment_ids": ["EXP"], "filter": "params.k = \'\\ud800\'"}'),
+        ("runs/search", "[" * 100_000 + "]" * 100_000),
+        ("runs/search", '{"a": ' * 50_000 + "1" + "}" * 50_000),
+        ("runs/search", '{"experiment_ids": ["EXP"], "filter": "' + _DEEP_FILTER + '"}'),
+        ("runs/search", '{"experiment_ids": ["EXP"], "filter": "' + " OR ".join(["params.k = 'x'"] * 5_000) + '"}'),
+        ("runs/search", '{"experiment_ids": ["EXP"], "page_token": "' + _b64(b'{"offset": 1e30}') + '"}'),
+        ("runs/search", '{"experiment_ids": ["EXP"], "page_token": "' + _HUGE_TOKEN + '"}'),
+        ("experiments/search", '{"page_token": "' + _HUGE_TOKEN + '"}'),
+    ],
+    ids=[
+        "surrogate-name",
+        "surrogate-param",
+        "surrogate-tag",
+        "surrogate-filter",
+        "deep-array",
+        "deep-object",
+        "deep-parens",
+        "many-ors",
+        "huge-float-token",
+        "huge-token",
+        "huge-token-experiments",
+    ],
+)
+def test_hostile_input_is_a_4xx_not_a_5xx(live: ServerProcess, run: dict[str, str], path: str, raw: str) -> None:
+    body = raw.replace("RUN", run["run_id"]).replace("EXP", run["experiment_id"])
+    resp = requests.post(live.url + API + path, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    still_serving(live)
+
+
+def test_hostile_input_through_the_python_api_is_invalid_parameter_value(tmp_path: Path) -> None:
+    """Lone surrogates, over-deep filters: ``InvalidParameterValue``, and nothing stored."""
+    client = tracklite.Client(str(tmp_path / "s.duckdb"))
+    exp = client.create_experiment("e")
+    rid = client.create_run(exp).info.run_id
+    calls = [
+        lambda: client.create_experiment("a\ud800"),
+        lambda: client.log_param(rid, "k", "\udc00"),
+        lambda: client.set_tag(rid, "t", "\ud800"),
+        lambda: client.set_experiment_tag(exp, "t", "\ud800"),
+        lambda: client.search_runs([exp], "params.k = '\ud800'"),
+        lambda: client.search_runs([exp], "(" * 3_000 + "params.k = 'x'" + ")" * 3_000),
+        lambda: client.search_runs([exp], " OR ".join(["params.k = 'x'"] * 600)),
+    ]
+    for call in calls:
+        with pytest.raises(tracklite.InvalidParameterValue):
+            call()
+    run = client.get_run(rid)
+    assert run.data.params == {} and "t" not in run.data.tags
+    assert [e.name for e in client.search_experiments()] == ["e", "Default"]
+
+
 @pytest.mark.parametrize("body", ["[1, 2]", '"a string"', "42", "null", "true"])
 def test_json_that_is_not_an_object(live: ServerProcess, body: str) -> None:
     resp = requests.post(

@@ -207,6 +207,8 @@ ERROR_CASES = {
     "malformed JSON": ("{not json", 400, "BAD_REQUEST"),
     "split without data": ({"dataframe_split": {"columns": ["a"]}}, 400, "BAD_REQUEST"),
     "records not a list": ({"dataframe_records": {"a": 1}}, 400, "BAD_REQUEST"),
+    "deeply nested JSON": ('{"inputs": ' + "[" * 100_000 + "]" * 100_000 + "}", 400, "BAD_REQUEST"),
+    "deeply nested objects": ('{"inputs": ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "}", 400, "BAD_REQUEST"),
 }
 
 

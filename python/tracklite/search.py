@@ -354,7 +354,35 @@ def parse_filter(text: str | None, schema: EntitySchema = RUNS) -> Node | None:
         return None
     if not isinstance(text, str):
         raise InvalidParameterValue(f"filter_string must be a string, got {type(text).__name__}")
-    return _Parser(text, schema).parse()
+    try:
+        node = _Parser(text, schema).parse()
+    except RecursionError:
+        raise InvalidParameterValue(
+            f"The filter is nested too deeply (more than {MAX_FILTER_DEPTH} levels of parentheses); simplify it."
+        ) from None
+    depth, comparisons = _size(node)
+    if depth > MAX_FILTER_DEPTH or comparisons > MAX_FILTER_COMPARISONS:
+        raise InvalidParameterValue(
+            f"The filter has {comparisons} comparisons nested {depth} deep; at most {MAX_FILTER_COMPARISONS} "
+            f"comparisons and {MAX_FILTER_DEPTH} levels are allowed. Split the search, or use IN ('a', 'b', ...)."
+        )
+    return node
+
+
+#: Bounds on a filter, well beyond any written by hand: the SQL it compiles to must stay
+#: within DuckDB's expression depth (1,000), and a parse within Python's recursion limit.
+MAX_FILTER_DEPTH = 50
+MAX_FILTER_COMPARISONS = 500
+
+
+def _size(node: Node | None) -> tuple[int, int]:
+    """(depth, comparisons) of a filter tree."""
+    if node is None:
+        return 0, 0
+    if isinstance(node, BoolOp):
+        sizes = [_size(n) for n in node.operands]
+        return 1 + max(d for d, _ in sizes), sum(c for _, c in sizes)
+    return 1, 1
 
 
 def parse_order_by(clauses: Sequence[str] | None, schema: EntitySchema = RUNS) -> list[tuple[Identifier, bool]]:
@@ -765,6 +793,6 @@ def decode_page_token(token: str | None) -> int:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
     except Exception as exc:
         raise InvalidParameterValue(f"Invalid page token '{token}': pass back a token from a previous search.") from exc
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 2**62:
         raise InvalidParameterValue(f"Invalid page token '{token}': pass back a token from a previous search.")
     return offset

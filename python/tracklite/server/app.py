@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -123,6 +124,9 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}")
+
+
 async def _read_json(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -148,6 +152,20 @@ async def _read_json(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str,
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise RequestError(f"Malformed JSON in the request body: {e}. Send a JSON object.") from None
+    except RecursionError:
+        raise RequestError(
+            "The JSON request body is nested too deeply; send a flatter JSON object.",
+            error_code="INVALID_PARAMETER_VALUE",
+        ) from None
+    if _SURROGATE_ESCAPE.search(body):
+        # "\ud800" parses into a str that is not Unicode text; a surrogate pair (an emoji) is fine.
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidParameterValue(
+                f"The request holds an unpaired UTF-16 surrogate ({e.object[e.start : e.end]!r}), which is not "
+                "Unicode text; send valid UTF-8 strings."
+            ) from None
     if not isinstance(parsed, dict):
         raise RequestError(f"The request body must be a JSON object, got {type(parsed).__name__}.")
     return parsed

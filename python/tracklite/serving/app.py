@@ -68,6 +68,8 @@ def create_scoring_app(source: ModelSource, *, timeout: float = DEFAULT_TIMEOUT_
             return PlainTextResponse(str(exc), status_code=415)
         except TrackliteError as exc:
             return _error(exc)
+        except RecursionError:  # a deeply nested input that got past the JSON parser
+            return _error(scoring.bad_request("The input is nested too deeply; send rows or columns of values."))
         except TimeoutError:
             # MLflow's text, but as a JSON error body: its server sends the bare text as JSON.
             message = f"Request processing time exceeded limit ({timeout:g} s)"

@@ -134,6 +134,8 @@ def parse_json(body: bytes | str, schema: Schema | None) -> ScoringRequest:
         raise bad_request(
             f"Ensure that input is a valid JSON formatted string. Error: '{exc!r}'\nInput: \n{_echo(body)}\n"
         ) from None
+    except RecursionError:
+        raise bad_request("The JSON input is nested too deeply; send rows or columns of values.") from None
     if isinstance(decoded, list):
         raise bad_request(f"{REQUIRED_INPUT_FORMAT}. Received a list.")
     if not isinstance(decoded, dict):

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from tracklite.errors import StoreCorruptError, StoreLockedError
+from tracklite.errors import InvalidParameterValue, StoreCorruptError, StoreLockedError
 from tracklite.store.compaction import compact_fragmented
 from tracklite.store.schema import ensure_schema
 
@@ -86,6 +86,25 @@ def _complete(con: Any) -> None:
     complete = getattr(con, "complete", None)
     if complete is not None:
         complete()
+
+
+def invalid_text(exc: BaseException) -> InvalidParameterValue | None:
+    """The caller's error for a string DuckDB could not take, or None for any other error.
+
+    A ``str`` holding an unpaired UTF-16 surrogate ("\\ud800") is not Unicode text: DuckDB's
+    Python client refuses it while binding the statement (a ``RuntimeError`` from its C++
+    bindings, or a ``UnicodeEncodeError``), so nothing was written.
+    """
+    if isinstance(exc, UnicodeEncodeError):
+        shown = repr(exc.object[exc.start : exc.end])
+    elif isinstance(exc, RuntimeError) and str(exc).startswith("Unable to cast Python instance of type <class 'str'>"):
+        shown = "a lone surrogate such as '\\ud800'"
+    else:
+        return None
+    return InvalidParameterValue(
+        f"A name, value or filter holds an unpaired UTF-16 surrogate ({shown}), which is not Unicode text and "
+        "cannot be stored; pass valid Unicode strings (decode bytes with errors='replace' if unsure)."
+    )
 
 
 def _fold_replayed_wal(con: Any, path: str) -> None:
@@ -190,6 +209,8 @@ class Connector:
             self._users += 1
             try:
                 yield self._con
+            except (UnicodeEncodeError, RuntimeError) as exc:
+                raise invalid_text(exc) or exc from None
             finally:
                 self._users -= 1
                 if self._users == 0:

@@ -29,7 +29,7 @@ from typing import Any
 
 from tracklite.errors import StoreLockedError, TrackliteError
 from tracklite.store import connection
-from tracklite.store.connection import DEFAULT_LOCK_TIMEOUT_S, _complete
+from tracklite.store.connection import DEFAULT_LOCK_TIMEOUT_S, _complete, invalid_text
 from tracklite.store.duckdb_store import DuckDBStore
 from tracklite.store.lake import LakeLocation, attach, parse_lake_uri
 from tracklite.store.schema import ensure_lake_schema
@@ -206,6 +206,9 @@ class LakeConnector:
             try:
                 yield self._con
             except Exception as exc:
+                invalid = invalid_text(exc)
+                if invalid is not None:
+                    raise invalid from None
                 if _lost_catalog(exc):
                     # Every pooled PostgreSQL connection of this DuckDB is cut and would fail
                     # once more: attach the lake afresh on the next call instead.
