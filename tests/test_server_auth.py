@@ -901,3 +901,103 @@ def test_grants_do_not_outlive_a_purged_experiment(tmp_path: Path) -> None:
     client.delete_experiment(kept)
     assert client.store.gc()["experiments"] == 0  # type: ignore[attr-defined]
     assert client.get_experiment(kept).lifecycle_stage == "deleted"
+
+
+# -- sign-in throttling (server/login_guard.py) -------------------------------------------
+
+
+def test_wrong_guesses_back_off_per_user_and_per_address() -> None:
+    from tracklite.errors import TooManyAttempts
+    from tracklite.server import login_guard
+
+    now = [1000.0]
+    guard = login_guard.LoginGuard(clock=lambda: now[0])
+    free = login_guard.FREE_FAILURES_PER_CLIENT
+    for _ in range(free):
+        assert guard.check("alice", "10.0.0.1", lambda: False) is False
+    assert guard.check("alice", "10.0.0.1", lambda: False) is False  # the first paid failure: 1 s wait
+    with pytest.raises(TooManyAttempts, match=re.escape("address 10.0.0.1")):
+        guard.check("alice", "10.0.0.1", lambda: True)  # even the right password waits, unchecked
+    now[0] += 1.5
+    assert guard.check("alice", "10.0.0.1", lambda: False) is False  # wait doubles: 2 s
+    with pytest.raises(TooManyAttempts):
+        guard.check("bob", "10.0.0.1", lambda: True)  # the address waits, whoever it names
+    assert guard.check("alice", "10.0.0.2", lambda: True) is True  # alice elsewhere, under her allowance
+    now[0] += 3
+    assert guard.check("bob", "10.0.0.1", lambda: True) is True  # a success clears the address
+    # Guesses at one name from many addresses: the name's allowance (twice an address's) ends too.
+    for i in range(2 * free + 1):
+        guard.check("carol", f"10.1.0.{i}", lambda: False)
+    with pytest.raises(TooManyAttempts, match="user 'carol'"):
+        guard.check("carol", "10.2.0.1", lambda: True)
+    now[0] += login_guard.WINDOW_S + login_guard.MAX_WAIT_S
+    assert guard.check("carol", "10.2.0.1", lambda: True) is True
+
+
+def test_password_checks_run_at_most_a_few_at_once() -> None:
+    import threading
+
+    from tracklite.server import login_guard
+
+    guard = login_guard.LoginGuard()
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow_check() -> bool:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return False
+
+    threads = [threading.Thread(target=guard.check, args=(f"u{i}", f"10.0.0.{i}", slow_check)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == login_guard.MAX_CONCURRENT_CHECKS
+
+
+def test_an_unknown_user_costs_a_password_check_like_a_known_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same scrypt work whether the name exists or not, so timing does not tell."""
+    import base64
+
+    from starlette.requests import Request
+    from tracklite.errors import Unauthenticated
+    from tracklite.server import auth
+
+    store = str(tmp_path / "s.duckdb")
+    UserStore(store).create_user("root", "root-pw-12345", is_admin=True)
+    checks: list[str] = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda pw, stored: checks.append(stored) or real(pw, stored))
+    basic = BasicAuth(store)
+    for name in ("root", "nobody"):
+        credentials = base64.b64encode(f"{name}:wrong-password".encode()).decode()
+        headers = [(b"authorization", f"Basic {credentials}".encode())]
+        scope = {"type": "http", "headers": headers, "client": ("10.9.9.9", 1)}
+        with pytest.raises(Unauthenticated, match="Invalid username or password"):
+            basic.authenticate(Request(scope))
+    assert len(checks) == 2 and checks[1] == auth._DUMMY_HASH and checks[0].startswith("scrypt$")
+
+
+def test_a_flood_of_wrong_guesses_is_refused_without_hashing(tmp_path: Path) -> None:
+    """Over HTTP: past the allowance the server answers 429 at once; a user whose credentials
+    were checked before the flood keeps working (its own server: the flood blocks 127.0.0.1)."""
+    store = str(tmp_path / "s.duckdb")
+    UserStore(store).create_user("root", "root-pw-12345", is_admin=True)
+    UserStore(store).create_user("victim", "victim-pw-123")
+    server = start_server(store, extra=["--auth"])
+    try:
+        url = server.url + "/api/2.0/mlflow/experiments/search"
+        assert requests.get(url, auth=("root", "root-pw-12345"), timeout=30).status_code == 200
+        statuses = [requests.get(url, auth=("victim", "wrong"), timeout=30).status_code for _ in range(40)]
+        assert statuses[:5] == [401] * 5 and statuses[-1] == 429
+        refused = requests.get(url, auth=("victim", "victim-pw-123"), timeout=30)
+        assert refused.status_code == 429 and refused.json()["error_code"] == "RESOURCE_EXHAUSTED"
+        assert requests.get(url, auth=("root", "root-pw-12345"), timeout=30).status_code == 200
+    finally:
+        server.stop()

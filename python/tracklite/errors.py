@@ -109,6 +109,13 @@ class Unauthenticated(TrackliteError):
     http_status = 401
 
 
+class TooManyAttempts(TrackliteError):
+    """Too many failed sign-ins for a user or from an address: wait, then retry (429)."""
+
+    error_code = "RESOURCE_EXHAUSTED"
+    http_status = 429
+
+
 MlflowException = TrackliteError
 
 _STATUS_BY_CODE = {
@@ -121,6 +128,7 @@ _STATUS_BY_CODE = {
     "PERMISSION_DENIED": 403,
     "UNAUTHENTICATED": 401,
     "TEMPORARILY_UNAVAILABLE": 503,
+    "RESOURCE_EXHAUSTED": 429,
     "INTERNAL_ERROR": 500,
 }
 
@@ -134,6 +142,7 @@ __all__ = [
     "SchemaEnforcementError",
     "StoreCorruptError",
     "StoreLockedError",
+    "TooManyAttempts",
     "TrackliteError",
     "Unauthenticated",
 ]

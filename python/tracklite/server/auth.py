@@ -40,6 +40,7 @@ from tracklite.errors import (
     ResourceDoesNotExist,
     Unauthenticated,
 )
+from tracklite.server.login_guard import LoginGuard
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -461,6 +462,9 @@ class UserStore:
 # cached entry names the hash it was checked against, so a password change, a deleted user
 # or a new hash is seen as soon as the users snapshot reloads.
 _VERIFIED_TTL_S = 60.0
+# What an unknown user's password is checked against, so that the answer takes as long as
+# for a known user (login_guard.py).
+_DUMMY_HASH = hash_password(os.urandom(16).hex())
 _VERIFIED_MAX = 10_000
 _IMMUTABLE_MAX = 100_000
 
@@ -504,6 +508,7 @@ class BasicAuth:
         self._lock = threading.Lock()
         self._snap: AuthSnapshot | None = None
         self._verified: dict[tuple[str, str], tuple[str, float]] = {}
+        self.guard = LoginGuard()
         # Runs and logged models never move between experiments: remember where they are.
         self._run_experiment: dict[str, str] = {}
         self._logged_model_experiment: dict[str, str] = {}
@@ -570,25 +575,29 @@ class BasicAuth:
         except (binascii.Error, ValueError):
             raise Unauthenticated("Malformed basic auth credentials; expected base64 of 'username:password'.") from None
         username, sep, password = decoded.partition(":")
-        if not sep or not self._verify(username, password):
+        if not sep:
+            raise Unauthenticated("Invalid username or password.")
+        entry = self.snapshot().users.get(username)
+        stored = entry[0] if entry is not None else None
+        key = (username, hashlib.sha256(password.encode("utf-8")).hexdigest())
+        cached = self._verified.get(key)
+        if stored is not None and cached is not None and cached[0] == stored and cached[1] > time.monotonic():
+            return username  # checked recently: no scrypt, no queue, no backoff
+        client = request.client.host if request.client else "unknown"
+        if not self.guard.check(username, client, lambda: self._check(key, stored, password)):
             raise Unauthenticated("Invalid username or password.")
         return username
 
-    def _verify(self, username: str, password: str) -> bool:
-        entry = self.snapshot().users.get(username)
-        if entry is None:
+    def _check(self, key: tuple[str, str], stored: str | None, password: str) -> bool:
+        """One scrypt check; an unknown user's costs the same, against a dummy hash."""
+        if stored is None:
+            verify_password(password, _DUMMY_HASH)
             return False
-        stored = entry[0]
-        key = (username, hashlib.sha256(password.encode("utf-8")).hexdigest())
-        cached = self._verified.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[0] == stored and cached[1] > now:
-            return True
         if not verify_password(password, stored):
             return False
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()
-        self._verified[key] = (stored, now + _VERIFIED_TTL_S)
+        self._verified[key] = (stored, time.monotonic() + _VERIFIED_TTL_S)
         return True
 
     def authorize(self, user: str | None, ep: Endpoint, args: dict[str, Any]) -> None:
