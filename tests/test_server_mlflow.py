@@ -392,6 +392,29 @@ def _bad_requests(url: str) -> dict[str, tuple[int, str]]:
     return out
 
 
+def test_null_and_missing_param_values_match_mlflow_server(live: ServerProcess, reference: ServerProcess) -> None:
+    """Over REST a null or missing param value is stored as "" by both servers; MLflow's
+    client sends a Python None as "None" (so does tracklite's, which stores it the same)."""
+    reference.wait_healthy(timeout=180)
+
+    def params(url: str) -> list[tuple[str, str]]:
+        api = url + "/api/2.0/mlflow/"
+        exp = requests.post(api + "experiments/create", json={"name": "null-params"}, timeout=30).json()
+        run = requests.post(api + "runs/create", json={"experiment_id": exp["experiment_id"]}, timeout=30).json()
+        run_id = run["run"]["info"]["run_id"]
+        for path, body in (
+            ("runs/log-parameter", {"run_id": run_id, "key": "a", "value": None}),
+            ("runs/log-batch", {"run_id": run_id, "params": [{"key": "b", "value": None}]}),
+            ("runs/log-parameter", {"run_id": run_id, "key": "c"}),
+        ):
+            assert requests.post(api + path, json=body, timeout=30).status_code == 200
+        MlflowClient(url).log_param(run_id, "d", None)
+        got = requests.get(api + "runs/get", params={"run_id": run_id}, timeout=30).json()["run"]["data"]["params"]
+        return sorted((p["key"], p["value"]) for p in got)
+
+    assert params(live.url) == params(reference.url) == [("a", ""), ("b", ""), ("c", ""), ("d", "None")]
+
+
 def test_error_shapes_match_mlflow_server(live: ServerProcess, reference: ServerProcess) -> None:
     reference.wait_healthy(timeout=180)
     expected = _bad_requests(reference.url)
