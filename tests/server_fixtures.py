@@ -110,6 +110,26 @@ def start_mlflow_server(folder: Path, *, timeout: float = 120, wait: bool = True
     return start_command(command, folder, port, timeout=timeout, wait=wait)
 
 
+def start_populated_server(
+    folder: Path, script: str, *, extra: Sequence[str] = (), env: dict[str, str] | None = None
+) -> tuple[ServerProcess, Any]:
+    """Run ``script`` (Python, given the store path as its argument, printing JSON as its last
+    line) on a new store in ``folder``, then start ``tracklite server`` on it.
+
+    Returns:
+        The server, and what the script printed.
+    """
+    import json
+
+    store = folder / "s.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(store)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, f"populating the store failed:\n{done.stderr}"
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    return start_server(store, extra=extra), printed
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A ``tracklite server`` on a fresh store in the test's folder."""

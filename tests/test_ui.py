@@ -7,17 +7,14 @@ file); the browser signs in with HTTP basic auth. Screenshots of every page go t
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from server_fixtures import ServerProcess, start_server
+from server_fixtures import ServerProcess, start_populated_server
 
 ADMIN = ("alice", "alice-pw-1234")
 READER = ("bob", "bob-pw-12345")
@@ -87,14 +84,8 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, Any]]]:
     """A ``tracklite server --auth`` on a populated store, and the ids of what it holds."""
     folder = tmp_path_factory.mktemp("ui-store")
-    store = folder / "s.duckdb"
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder}/mlflow.db")
-    done = subprocess.run(
-        [sys.executable, "-c", POPULATE, str(store)], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, f"populating the store failed:\n{done.stderr}"
-    ids = json.loads(done.stdout.strip().splitlines()[-1])
-    server = start_server(store, extra=["--auth"])
+    server, ids = start_populated_server(folder, POPULATE, extra=["--auth"], env=env)
     try:
         yield server, ids
     finally:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import http.server
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from server_fixtures import ServerProcess, free_port, start_server
+from server_fixtures import ServerProcess, free_port, start_populated_server
 
 ADMIN = ("alice", "alice-pw-1234")
 MALLORY = ("mallory", "mallory-pw-123")
@@ -48,14 +46,7 @@ fetch("/api/2.0/mlflow/users/update-admin", {method: "PATCH", headers: {"Content
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, Any]]]:
-    import json
-
-    folder = tmp_path_factory.mktemp("web-security")
-    store = folder / "s.duckdb"
-    done = subprocess.run([sys.executable, "-c", POPULATE, str(store)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    ids = json.loads(done.stdout.strip().splitlines()[-1])
-    server = start_server(store, extra=["--auth"])
+    server, ids = start_populated_server(tmp_path_factory.mktemp("web-security"), POPULATE, extra=["--auth"])
     try:
         yield server, ids
     finally:
@@ -140,6 +131,22 @@ def test_an_uploaded_page_opened_by_an_admin_runs_nothing(
         finally:
             page.context.close()
         assert not _is_admin(server, "mallory"), f"{name} made mallory an admin"
+
+
+def test_an_uploaded_svg_still_shows_as_an_image(browser: Any, secured: tuple[ServerProcess, dict[str, Any]]) -> None:
+    """The UI shows SVG artifacts through <img>, where its script cannot run."""
+    server, ids = secured
+    url = _upload(server, ids, "shown.svg", ESCALATE_SVG)
+    page = _admin_page(browser, server)
+    try:
+        page.goto(server.url + "/")
+        page.evaluate("url => { const i = document.createElement('img'); i.src = url; document.body.append(i); }", url)
+        page.wait_for_function(
+            "() => { const i = document.querySelector('body > img'); return i && i.naturalWidth === 10; }"
+        )
+    finally:
+        page.context.close()
+    assert not _is_admin(server, "mallory")
 
 
 def test_previews_still_work_for_images_text_and_json(secured: tuple[ServerProcess, dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
@@ -462,9 +463,15 @@ class UserStore:
 # cached entry names the hash it was checked against, so a password change, a deleted user
 # or a new hash is seen as soon as the users snapshot reloads.
 _VERIFIED_TTL_S = 60.0
-# What an unknown user's password is checked against, so that the answer takes as long as
-# for a known user (login_guard.py).
-_DUMMY_HASH = hash_password(os.urandom(16).hex())
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown user's password is checked against, so that the answer takes as long
+    as for a known user (login_guard.py); made at the first sign-in, not at import."""
+    return hash_password(os.urandom(16).hex())
+
+
 _VERIFIED_MAX = 10_000
 _IMMUTABLE_MAX = 100_000
 
@@ -591,7 +598,7 @@ class BasicAuth:
     def _check(self, key: tuple[str, str], stored: str | None, password: str) -> bool:
         """One scrypt check; an unknown user's costs the same, against a dummy hash."""
         if stored is None:
-            verify_password(password, _DUMMY_HASH)
+            verify_password(password, _dummy_hash())
             return False
         if not verify_password(password, stored):
             return False
@@ -689,25 +696,24 @@ class BasicAuth:
             return []
         from tracklite.server.protocol import stored_uri
 
+        experiments = [
+            self._experiment_of_run(str(args["run_id"])) if args.get("run_id") else None,
+            self._experiment_of_logged_model(str(args["model_id"])) if args.get("model_id") else None,
+        ]
         targets: list[tuple[ResourceKind, str]] = []
-        if args.get("run_id"):
-            targets += [("experiment", e) for e in [self._experiment_of_run(str(args["run_id"]))] if e]
-        if args.get("model_id"):
-            targets += [("experiment", e) for e in [self._experiment_of_logged_model(str(args["model_id"]))] if e]
         source = stored_uri(str(args.get("source") or ""))
         if source.startswith("runs:/"):
-            run_id = source.removeprefix("runs:/").split("/", 1)[0]
-            targets += [("experiment", e) for e in [self._experiment_of_run(run_id)] if e]
+            experiments.append(self._experiment_of_run(source.removeprefix("runs:/").split("/", 1)[0]))
         elif source.startswith("models:/"):
             ref = source.removeprefix("models:/")
             name = ref.split("/", 1)[0].split("@", 1)[0]
             if "/" in ref or "@" in ref:  # <name>/<version|stage|latest> or <name>@<alias>
                 targets.append(("registered_model", name))
             else:  # a logged model's id
-                targets += [("experiment", e) for e in [self._experiment_of_logged_model(name)] if e]
+                experiments.append(self._experiment_of_logged_model(name))
         elif source.startswith("tracklite-artifacts:/"):
             targets += self._artifact_targets(source.removeprefix("tracklite-artifacts:/").lstrip("/"))
-        return targets
+        return targets + [("experiment", e) for e in experiments if e]
 
     def _artifact_targets(self, path: str) -> list[tuple[ResourceKind, str]]:
         from tracklite.server.artifacts_api import artifact_target

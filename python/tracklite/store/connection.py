@@ -210,7 +210,10 @@ class Connector:
             try:
                 yield self._con
             except (UnicodeEncodeError, RuntimeError) as exc:
-                raise invalid_text(exc) or exc from None
+                invalid = invalid_text(exc)
+                if invalid is None:
+                    raise
+                raise invalid from None
             finally:
                 self._users -= 1
                 if self._users == 0:

@@ -14,10 +14,10 @@ result into Python objects before any Arrow output (2.2-2.9 s for those rows). S
 or NumPy read writes integers and floats into the statement as exact literals and carries
 its other parameters in one session variable, a ``STRUCT`` with a field per parameter,
 read with ``getvariable``. DuckDB binds both as constants, so a filter on them still
-reaches the table scan. The placeholders are
-found with DuckDB's own tokenizer (never inside a string or comment), and the rewrite is
-checked with DuckDB's parser; a statement that does not rewrite cleanly, or that binds
-differently without typed parameters, runs as a prepared statement instead.
+reaches the table scan. The placeholders are found with DuckDB's own tokenizer (never
+inside a string or comment), and the rewrite is checked with DuckDB's parser; a statement
+that does not rewrite cleanly, or that binds differently without typed parameters, runs
+as a prepared statement instead.
 
 See ``docs/architecture.md`` ("Which DuckDB") for the measurements.
 """
